@@ -1,0 +1,2 @@
+"""fastnn: Numba-compiled multilayer perceptrons."""
+__version__ = "0.1.0"

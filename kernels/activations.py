@@ -1,0 +1,196 @@
+"""Activations, each written as its forward rule beside its derivative rule.
+
+Arrays are (features, batch): one column per sample, as in the lecture notes.
+Every derivative is written from the activation's *output* a = f(z), so the
+backward pass needs only the stored activations (scikit-learn's trick):
+
+    identity  a = z                      f'(z) = 1
+    relu      a = max(z, 0)              f'(z) = [a > 0]
+    sigmoid   a = 1 / (1 + e^-z)         f'(z) = a (1 - a)
+    tanh      a = tanh z                 f'(z) = 1 - a^2
+    softplus  a = log(1 + e^z)           f'(z) = sigmoid(z) = 1 - e^-a
+    softmax   a_i = e^z_i / sum_k e^z_k  dL/dz = (A ⊙ (I - Aᵀ)) · dL/da
+              (per column; applied as a Jacobian-vector product, never formed)
+
+Scalar rules are evaluated in float64 and stored in the array's dtype.
+"""
+import math
+
+import numpy as np
+
+from ._jit import kernel
+
+IDENTITY, RELU, SIGMOID, TANH, SOFTPLUS, SOFTMAX = range(6)
+
+#: name -> integer code understood by every kernel.
+ACTIVATIONS = {
+    "identity": IDENTITY,
+    "relu": RELU,
+    "sigmoid": SIGMOID,
+    "tanh": TANH,
+    "softplus": SOFTPLUS,
+    "softmax": SOFTMAX,
+}
+
+
+@kernel
+def sigmoid(z):
+    """1 / (1 + e^-z), without overflow for either sign of z."""
+    if z >= 0.0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+@kernel
+def tanh(z):
+    """tanh z = -u / (u + 2) with u = expm1(-2|z|): no overflow, no cancellation."""
+    u = math.expm1(-2.0 * abs(z))
+    t = -u / (u + 2.0)
+    return t if z >= 0.0 else -t
+
+
+@kernel
+def softplus(z):
+    """log(1 + e^z) = max(z, 0) + log1p(e^-|z|)."""
+    return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+
+
+@kernel
+def forward_rule(code, z):
+    """a = f(z) for the elementwise activations (float64 scalar)."""
+    if code == RELU:
+        return max(z, 0.0)
+    if code == SIGMOID:
+        return sigmoid(z)
+    if code == TANH:
+        return tanh(z)
+    if code == SOFTPLUS:
+        return softplus(z)
+    return z
+
+
+@kernel
+def derivative_rule(code, a):
+    """f'(z) written from the output a = f(z) (float64 scalar)."""
+    if code == RELU:
+        return 1.0 if a > 0.0 else 0.0
+    if code == SIGMOID:
+        return a * (1.0 - a)
+    if code == TANH:
+        return 1.0 - a * a
+    if code == SOFTPLUS:
+        return -math.expm1(-a)
+    return 1.0
+
+
+@kernel
+def _softmax_column(Z, A, j):
+    """A[:, j] = softmax(Z[:, j]), shifted by the column maximum for stability."""
+    m = Z.shape[0]
+    zmax = -np.inf
+    for i in range(m):
+        zmax = max(zmax, np.float64(Z[i, j]))
+    total = 0.0
+    for i in range(m):
+        e = math.exp(Z[i, j] - zmax)
+        A[i, j] = e
+        total += e
+    inv = 1.0 / total
+    for i in range(m):
+        A[i, j] = A[i, j] * inv
+
+
+@kernel
+def bias_activation_forward(Y, b, code):
+    """Y <- f(Y + b), in place: the fused epilogue of the dense layer."""
+    m, n = Y.shape
+    zero = Y.dtype.type(0)
+    if code == RELU:  # the hot path of every ReLU network: keep it vectorized
+        for j in range(n):
+            for i in range(m):
+                v = Y[i, j] + b[i]
+                Y[i, j] = v if v > zero else zero
+    elif code == IDENTITY:
+        for j in range(n):
+            for i in range(m):
+                Y[i, j] += b[i]
+    elif code == SOFTMAX:
+        for j in range(n):
+            for i in range(m):
+                Y[i, j] += b[i]
+            _softmax_column(Y, Y, j)
+    else:
+        for j in range(n):
+            for i in range(m):
+                Y[i, j] = forward_rule(code, np.float64(Y[i, j]) + b[i])
+
+
+@kernel
+def activation_forward(code, Z, A):
+    """A = f(Z) (A may be Z)."""
+    m, n = Z.shape
+    if code == SOFTMAX:
+        for j in range(n):
+            _softmax_column(Z, A, j)
+    else:
+        for j in range(n):
+            for i in range(m):
+                A[i, j] = forward_rule(code, np.float64(Z[i, j]))
+
+
+@kernel
+def softmax_jvp(A, dA, dZ):
+    """dZ = (A ⊙ (I - Aᵀ)) · dA per column, i.e. dz_k = a_k (da_k - sum_i a_i da_i).
+
+    The n x n Jacobian of the notes is never formed. dZ may be dA.
+    """
+    m, n = A.shape
+    for j in range(n):
+        s = 0.0
+        for i in range(m):
+            s += np.float64(A[i, j]) * dA[i, j]
+        for i in range(m):
+            dZ[i, j] = A[i, j] * (dA[i, j] - s)
+
+
+@kernel
+def activation_backward(code, A, dA, dZ):
+    """dZ = dA ⊙ f'(Z), from the output A = f(Z); softmax by its JVP. dZ may be dA."""
+    m, n = A.shape
+    zero = dZ.dtype.type(0)
+    if code == SOFTMAX:
+        softmax_jvp(A, dA, dZ)
+    elif code == RELU:
+        for j in range(n):
+            for i in range(m):
+                dZ[i, j] = dA[i, j] if A[i, j] > zero else zero
+    elif code == IDENTITY:
+        for j in range(n):
+            for i in range(m):
+                dZ[i, j] = dA[i, j]
+    else:
+        for j in range(n):
+            for i in range(m):
+                dZ[i, j] = dA[i, j] * derivative_rule(code, np.float64(A[i, j]))
+
+
+@kernel
+def row_sum(dZ, db):
+    """db = row-sum of dZ (sum over the batch), accumulated in the dtype of db.
+
+    Columns are added in order, so the result does not depend on thread count.
+    """
+    m, n = dZ.shape
+    for i in range(m):
+        db[i] = 0
+    for j in range(n):
+        for i in range(m):
+            db[i] += dZ[i, j]
+
+
+@kernel
+def activation_backward_bias(code, A, dA, dZ, db):
+    """dZ = dA ⊙ f'(Z) and db = row-sum(dZ): the fused epilogue of backprop."""
+    activation_backward(code, A, dA, dZ)
+    row_sum(dZ, db)

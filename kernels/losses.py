@@ -1,0 +1,164 @@
+"""Losses: each returns its value (float64) and writes its gradient.
+
+P, Z, T and G are (outputs, batch); T holds targets (one-hot rows for classes).
+With m outputs and a batch of n:
+
+    mse                         L = 1/(m n) sum (p - t)^2             G = 2 (p - t) / (m n)
+    binary_crossentropy         L = -1/(m n) sum t log p + (1-t) log(1-p)
+                                                        G = (p - t) / (p (1 - p) m n)
+    categorical_crossentropy    L = -1/n sum t log p                  G = -t / (p n)
+    softmax_cross_entropy       P = softmax(Z) per column, L as above, G = (P - T) / n
+    sigmoid_binary_cross_entropy  P = sigmoid(Z), L as above,        G = (P - T) / (m n)
+
+The fused pairs take logits and never form log(0): they use the log-sum-exp and
+log1p(e^-|z|) forms, finite for logits of any size. Probabilities fed to the
+unfused cross-entropies are clipped to [eps, 1 - eps] (eps = 1e-7 for float32,
+1e-15 for float64) before the logarithm. Every G may alias the input P or Z.
+"""
+import math
+
+import numpy as np
+
+from ._jit import kernel
+from .activations import sigmoid
+
+MSE, BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY = range(3)
+
+#: name -> integer code understood by every kernel.
+LOSSES = {
+    "mse": MSE,
+    "binary_crossentropy": BINARY_CROSSENTROPY,
+    "categorical_crossentropy": CATEGORICAL_CROSSENTROPY,
+}
+
+
+@kernel
+def _clip_eps(P):
+    return 1e-7 if P.itemsize == 4 else 1e-15
+
+
+@kernel
+def mse(P, T, G):
+    """L = mean over all elements of (p - t)^2; G = 2 (p - t) / (m n)."""
+    m, n = P.shape
+    scale = 2.0 / (m * n)
+    total = 0.0
+    for j in range(n):
+        for i in range(m):
+            d = np.float64(P[i, j]) - T[i, j]
+            total += d * d
+            G[i, j] = scale * d
+    return total / (m * n)
+
+
+@kernel
+def binary_crossentropy(P, T, G):
+    """L = -mean(t log p + (1 - t) log(1 - p)) over all elements, p clipped."""
+    m, n = P.shape
+    eps = _clip_eps(P)
+    scale = 1.0 / (m * n)
+    total = 0.0
+    for j in range(n):
+        for i in range(m):
+            p = min(max(np.float64(P[i, j]), eps), 1.0 - eps)
+            t = np.float64(T[i, j])
+            total -= t * math.log(p) + (1.0 - t) * math.log(1.0 - p)
+            G[i, j] = scale * (p - t) / (p * (1.0 - p))
+    return total * scale
+
+
+@kernel
+def categorical_crossentropy(P, T, G):
+    """L = -1/n sum t log p (p clipped); G = -t / (p n)."""
+    m, n = P.shape
+    eps = _clip_eps(P)
+    total = 0.0
+    for j in range(n):
+        for i in range(m):
+            p = min(max(np.float64(P[i, j]), eps), 1.0 - eps)
+            t = np.float64(T[i, j])
+            if t != 0.0:
+                total -= t * math.log(p)
+            G[i, j] = -t / (p * n)
+    return total / n
+
+
+@kernel
+def softmax_cross_entropy(Z, T, P, G):
+    """P = softmax(Z); L = -1/n sum t log P via log-sum-exp; G = (P - T) / n.
+
+    P may be Z (each logit is read before its probability overwrites it).
+    """
+    m, n = Z.shape
+    total = 0.0
+    for j in range(n):
+        zmax = -np.inf
+        tsum = 0.0
+        for i in range(m):
+            zmax = max(zmax, np.float64(Z[i, j]))
+            tsum += T[i, j]
+        s = 0.0
+        tz = 0.0
+        for i in range(m):
+            z = Z[i, j] - zmax
+            tz += T[i, j] * z
+            e = math.exp(z)
+            P[i, j] = e
+            s += e
+        total += tsum * math.log(s) - tz  # -sum t (z - zmax - log s)
+        inv = 1.0 / s
+        for i in range(m):
+            p = P[i, j] * inv
+            P[i, j] = p
+            G[i, j] = (p - T[i, j]) / n
+    return total / n
+
+
+@kernel
+def sigmoid_binary_cross_entropy(Z, T, P, G):
+    """P = sigmoid(Z); L = mean of max(z, 0) - t z + log1p(e^-|z|); G = (P - T)/(m n)."""
+    m, n = Z.shape
+    scale = 1.0 / (m * n)
+    total = 0.0
+    for j in range(n):
+        for i in range(m):
+            z = np.float64(Z[i, j])
+            t = np.float64(T[i, j])
+            total += max(z, 0.0) - t * z + math.log1p(math.exp(-abs(z)))
+            p = sigmoid(z)
+            P[i, j] = p
+            G[i, j] = scale * (p - t)
+    return total * scale
+
+
+@kernel
+def loss_value_and_grad(code, P, T, G):
+    """Dispatch on the loss code: value of the loss on probabilities/values P, G = dL/dP."""
+    if code == MSE:
+        return mse(P, T, G)
+    if code == BINARY_CROSSENTROPY:
+        return binary_crossentropy(P, T, G)
+    return categorical_crossentropy(P, T, G)
+
+
+@kernel
+def count_correct(code, P, T):
+    """Correct predictions in a batch: argmax match (categorical) or p > 1/2 == t > 1/2
+    per element (binary); 0 for regression."""
+    m, n = P.shape
+    correct = 0
+    if code == CATEGORICAL_CROSSENTROPY:
+        for j in range(n):
+            ip = 0
+            it = 0
+            for i in range(1, m):
+                if P[i, j] > P[ip, j]:
+                    ip = i
+                if T[i, j] > T[it, j]:
+                    it = i
+            correct += ip == it
+    elif code == BINARY_CROSSENTROPY:
+        for j in range(n):
+            for i in range(m):
+                correct += (P[i, j] > 0.5) == (T[i, j] > 0.5)
+    return correct
