@@ -1,2 +1,15 @@
-"""fastnn: Numba-compiled multilayer perceptrons."""
+"""fastnn: multilayer perceptrons trained by Numba-compiled kernels.
+
+    model = fastnn.Sequential([fastnn.Dense(56, 64, activation="relu"),
+                               fastnn.Dense(64, 1)], loss="mse", seed=0)
+    history = model.fit(X, y, epochs=20, batch_size=64, optimizer=fastnn.Adam(lr=1e-3))
+"""
+from fastnn.layers import Activation, Dense
+from fastnn.model import Sequential
+from fastnn.optimizers import SGD, Adagrad, Adam, Optimizer, RMSprop
+from fastnn.threads import get_num_threads, set_num_threads
+
 __version__ = "0.1.0"
+
+__all__ = ["Activation", "Adagrad", "Adam", "Dense", "Optimizer", "RMSprop", "SGD",
+           "Sequential", "get_num_threads", "set_num_threads"]

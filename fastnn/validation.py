@@ -1,0 +1,90 @@
+"""Input checks: every error names the argument and is raised before any kernel runs.
+
+Numba kernels do not bounds-check, so a label outside [0, n_classes) or a wrong
+shape would corrupt memory instead of raising; everything is checked here.
+"""
+import numpy as np
+
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def check_dtype(dtype):
+    """np.float32 or np.float64 from a name or a dtype-like."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be 'float32' or 'float64', got {dtype!r}") from None
+    if resolved.name not in DTYPES:
+        raise TypeError(f"dtype must be 'float32' or 'float64', got {resolved.name!r}")
+    return DTYPES[resolved.name]
+
+
+def _numeric_array(a, name):
+    if not isinstance(a, np.ndarray):
+        try:
+            a = np.asarray(a)
+        except (ValueError, TypeError) as exc:
+            raise TypeError(f"{name} must be a numeric array: {exc}") from None
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    return a
+
+
+def _finite(a, name):
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+    return a
+
+
+def check_features(X, n_features, dtype, name="X"):
+    """X as a C-contiguous (n_samples, n_features) array of ``dtype``."""
+    X = _numeric_array(X, name)
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} is empty (0 samples)")
+    if X.shape[1] != n_features:
+        raise ValueError(f"{name} has {X.shape[1]} features per sample; the model expects "
+                         f"{n_features}")
+    return _finite(np.ascontiguousarray(X, dtype=dtype), name)
+
+
+def check_targets(y, n_samples, n_outputs, loss, dtype, name="y"):
+    """Targets as a C-contiguous (n_samples, n_outputs) array of ``dtype``.
+
+    mse: values, (n,) when there is one output or (n, n_outputs).
+    categorical_crossentropy: integer class ids (n,) in [0, n_outputs), or
+        (n, n_outputs) non-negative rows summing to 1 (one-hot or soft labels).
+    binary_crossentropy: values in [0, 1], (n,) for one output or (n, n_outputs).
+    """
+    y = _numeric_array(y, name)
+    if y.ndim == 0 or y.ndim > 2:
+        raise ValueError(f"{name} must be 1-D or 2-D, got shape {y.shape}")
+    if y.shape[0] != n_samples:
+        raise ValueError(f"{name} has {y.shape[0]} samples but X has {n_samples}")
+    _finite(y, name)
+    if loss == "categorical_crossentropy" and y.ndim == 1:
+        labels = y
+        if labels.dtype.kind == "f" and not np.array_equal(labels, np.round(labels)):
+            raise ValueError(f"{name} holds class ids, which must be integers")
+        if labels.min() < 0 or labels.max() >= n_outputs:
+            raise ValueError(f"{name} holds class ids outside [0, {n_outputs}): "
+                             f"min {labels.min()}, max {labels.max()}")
+        T = np.zeros((n_samples, n_outputs), dtype=dtype)
+        T[np.arange(n_samples), labels.astype(np.int64)] = 1
+        return T
+    if y.ndim == 1:
+        if n_outputs != 1:
+            raise ValueError(f"{name} is 1-D but the model has {n_outputs} outputs; pass "
+                             f"shape (n_samples, {n_outputs})")
+        y = y.reshape(-1, 1)
+    if y.shape[1] != n_outputs:
+        raise ValueError(f"{name} has {y.shape[1]} columns; the model has {n_outputs} outputs")
+    T = np.ascontiguousarray(y, dtype=dtype)
+    if loss != "mse" and (T.min() < 0 or T.max() > 1):
+        raise ValueError(f"{name} must lie in [0, 1] for {loss}")
+    if loss == "categorical_crossentropy":
+        sums = T.sum(axis=1, dtype=np.float64)
+        if not np.allclose(sums, 1.0, atol=1e-3):
+            raise ValueError(f"{name} rows must sum to 1 (one-hot or probabilities)")
+    return _finite(T, name)
