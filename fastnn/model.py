@@ -217,8 +217,8 @@ class Sequential:
         X, T = self._xy(X, y)
         n = X.shape[0]
         ws = self._workspace(n)
-        loss = network.forward_backward(self.params, self.grads, *self._kernel_tables(),
-                                        self.loss_code, self.fused, X.T, T.T, ws, n)
+        loss = training.batch_loss_and_grad(X, T, self.params, self.grads,
+                                            *self._kernel_tables(), self.loss_code, self.fused, ws)
         return loss + add_penalty_grad(self.params, self.grads, self.reg_bounds, self.reg_l1,
                                        self.reg_l2)
 

@@ -46,7 +46,9 @@ def check_features(X, n_features, dtype, name="X"):
     if X.shape[1] != n_features:
         raise ValueError(f"{name} has {X.shape[1]} features per sample; the model expects "
                          f"{n_features}")
-    return _finite(np.ascontiguousarray(X, dtype=dtype), name)
+    with np.errstate(over="ignore"):  # a value beyond the dtype's range becomes inf: caught
+        X = np.ascontiguousarray(X, dtype=dtype)
+    return _finite(X, name)
 
 
 def check_targets(y, n_samples, n_outputs, loss, dtype, name="y"):
@@ -80,7 +82,8 @@ def check_targets(y, n_samples, n_outputs, loss, dtype, name="y"):
         y = y.reshape(-1, 1)
     if y.shape[1] != n_outputs:
         raise ValueError(f"{name} has {y.shape[1]} columns; the model has {n_outputs} outputs")
-    T = np.ascontiguousarray(y, dtype=dtype)
+    with np.errstate(over="ignore"):
+        T = np.ascontiguousarray(y, dtype=dtype)
     if loss != "mse" and (T.min() < 0 or T.max() > 1):
         raise ValueError(f"{name} must lie in [0, 1] for {loss}")
     if loss == "categorical_crossentropy":

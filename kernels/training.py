@@ -64,3 +64,12 @@ def predict_batches(X, out, params, sizes, acts, w_off, b_off, ws, cap):
         nb = min(cap, n - start)
         Y = forward(params, sizes, acts, w_off, b_off, False, rows(X, start, nb), ws, cap)
         rows(out, start, nb)[:, :] = Y
+
+
+@kernel
+def batch_loss_and_grad(X, T, params, grads, sizes, acts, w_off, b_off, loss_code, fused, ws):
+    """Loss of all rows of X, T taken as one minibatch, and its gradient in ``grads``
+    (the workspace holds X.shape[0] samples)."""
+    n = X.shape[0]
+    return forward_backward(params, grads, sizes, acts, w_off, b_off, loss_code, fused,
+                            rows(X, 0, n), rows(T, 0, n), ws, n)

@@ -1,0 +1,124 @@
+"""Bad input raises a clear error naming the argument, before any kernel runs,
+and leaves the model's parameters (and the optimizer's state) unchanged."""
+import numpy as np
+import pytest
+
+import fastnn
+
+
+def classifier():
+    return fastnn.Sequential([fastnn.Dense(4, 8, activation="relu"),
+                              fastnn.Dense(8, 3, activation="softmax")],
+                             loss="categorical_crossentropy", seed=0)
+
+
+rng = np.random.default_rng(0)
+X = rng.standard_normal((20, 4)).astype(np.float32)
+y = rng.integers(0, 3, 20)
+
+
+def with_nan(a, value=np.nan):
+    a = a.astype(np.float64).copy()
+    a.flat[5] = value
+    return a
+
+
+BAD_FIT = [
+    ("X", dict(X=X[:, :3])),                                  # wrong feature count
+    ("X", dict(X=X[0])),                                      # 1-D
+    ("X", dict(X=X[:0], y=y[:0])),                            # empty
+    ("X", dict(X=with_nan(X))),
+    ("X", dict(X=with_nan(X, np.inf))),
+    ("X", dict(X=X.astype(np.complex64))),                    # wrong dtype
+    ("X", dict(X=np.array([["a"] * 4] * 20))),
+    ("y", dict(y=y[:19])),                                    # length mismatch
+    ("y", dict(y=np.where(np.arange(20) == 3, 3, y))),        # label == n_classes
+    ("y", dict(y=np.where(np.arange(20) == 3, -1, y))),       # negative label
+    ("y", dict(y=y + 0.5)),                                   # non-integer ids
+    ("y", dict(y=with_nan(y))),
+    ("y", dict(y=np.ones((20, 2)))),                          # wrong one-hot width
+    ("y", dict(y=np.full((20, 3), 0.5))),                     # rows not summing to 1
+    ("batch_size", dict(batch_size=0)),
+    ("batch_size", dict(batch_size=-4)),
+    ("batch_size", dict(batch_size=2.5)),
+    ("epochs", dict(epochs=0)),
+    ("epochs", dict(epochs=-1)),
+    ("optimizer", dict(optimizer="adamw")),
+    ("optimizer", dict(optimizer=3)),
+    ("validation_data", dict(validation_data=(X,))),
+    ("validation_data[0]", dict(validation_data=(with_nan(X), y))),
+    ("validation_data[1]", dict(validation_data=(X, y + 3))),
+    ("shuffle", dict(shuffle="yes")),
+    ("seed", dict(seed=1.5)),
+]
+
+
+@pytest.mark.parametrize("argument,overrides", BAD_FIT,
+                         ids=[f"{a}-{i}" for i, (a, _) in enumerate(BAD_FIT)])
+def test_fit_rejects_bad_input_and_leaves_model_unchanged(argument, overrides):
+    model = classifier()
+    before = model.params.copy()
+    opt = fastnn.Adam()
+    kwargs = dict(X=X, y=y, epochs=2, batch_size=4, optimizer=opt, verbose=0)
+    kwargs.update(overrides)
+    Xa, ya = kwargs.pop("X"), kwargs.pop("y")
+    with pytest.raises((ValueError, TypeError), match=argument.replace("[", r"\[")):
+        model.fit(Xa, ya, **kwargs)
+    np.testing.assert_array_equal(model.params, before)
+    assert opt.steps == 0 and opt.state is None
+
+
+@pytest.mark.parametrize("method", ["loss_and_grad", "loss", "evaluate"])
+def test_other_entry_points_validate_too(method):
+    model = classifier()
+    before, grads = model.params.copy(), model.grads.copy()
+    with pytest.raises(ValueError, match="y"):
+        getattr(model, method)(X, np.full(20, 7))
+    with pytest.raises(ValueError, match="X"):
+        getattr(model, method)(X[:, :2], y)
+    np.testing.assert_array_equal(model.params, before)
+    np.testing.assert_array_equal(model.grads, grads)
+
+
+def test_predict_validates():
+    model = classifier()
+    with pytest.raises(ValueError, match="X"):
+        model.predict(with_nan(X))
+    with pytest.raises(ValueError, match="features"):
+        model.predict(np.ones((3, 5)))
+
+
+@pytest.mark.parametrize("build,argument", [
+    (lambda: fastnn.Dense(4, 3, activation="gelu"), "activation"),
+    (lambda: fastnn.Dense(4, 0), "n_out"),
+    (lambda: fastnn.Dense(4.0, 3), "n_in"),
+    (lambda: fastnn.Dense(4, 3, l2=-1), "l2"),
+    (lambda: fastnn.Dense(4, 3, l1=float("nan")), "l1"),
+    (lambda: fastnn.Sequential([fastnn.Dense(4, 3)], loss="hinge"), "loss"),
+    (lambda: fastnn.Sequential([fastnn.Dense(4, 3)], dtype="float16"), "dtype"),
+    (lambda: fastnn.Sequential([fastnn.Dense(4, 3)], dtype="int32"), "dtype"),
+    (lambda: fastnn.Sequential([fastnn.Dense(4, 3), fastnn.Dense(4, 2)]), "chain"),
+    (lambda: fastnn.Sequential([]), "layers"),
+    (lambda: fastnn.Sequential([fastnn.Dense(4, 3)], loss="categorical_crossentropy"),
+     "softmax"),
+    (lambda: fastnn.Sequential([fastnn.Dense(4, 3, activation="softmax"), fastnn.Dense(3, 1)]),
+     "softmax"),
+    (lambda: fastnn.Adam(lr=0), "lr"),
+    (lambda: fastnn.Adam(beta1=1.0), "beta1"),
+    (lambda: fastnn.SGD(momentum=-0.1), "momentum"),
+    (lambda: fastnn.SGD(nesterov=True), "nesterov"),
+    (lambda: fastnn.RMSprop(rho=2), "rho"),
+    (lambda: fastnn.Adagrad(eps=0), "eps"),
+    (lambda: fastnn.SGD(decay=-1), "decay"),
+])
+def test_constructors_reject_bad_arguments(build, argument):
+    with pytest.raises((ValueError, TypeError), match=argument):
+        build()
+
+
+def test_float64_input_to_float32_model_overflowing_is_rejected():
+    model = classifier()
+    big = X.astype(np.float64)
+    big[0, 0] = 1e300  # finite in float64, inf in the model's float32
+    with pytest.raises(ValueError, match="X"):
+        model.fit(big, y, epochs=1, verbose=0)
