@@ -33,7 +33,7 @@ ACTIVATIONS = {
 }
 
 
-@kernel
+@kernel(inline="always")
 def sigmoid(z):
     """1 / (1 + e^-z), without overflow for either sign of z."""
     if z >= 0.0:
@@ -42,7 +42,7 @@ def sigmoid(z):
     return e / (1.0 + e)
 
 
-@kernel
+@kernel(inline="always")
 def tanh(z):
     """tanh z = -u / (u + 2) with u = expm1(-2|z|): no overflow, no cancellation."""
     u = math.expm1(-2.0 * abs(z))
@@ -50,13 +50,13 @@ def tanh(z):
     return t if z >= 0.0 else -t
 
 
-@kernel
+@kernel(inline="always")
 def softplus(z):
     """log(1 + e^z) = max(z, 0) + log1p(e^-|z|)."""
     return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
 
 
-@kernel
+@kernel(inline="always")
 def forward_rule(code, z):
     """a = f(z) for the elementwise activations (float64 scalar)."""
     if code == RELU:
@@ -70,7 +70,7 @@ def forward_rule(code, z):
     return z
 
 
-@kernel
+@kernel(inline="always")
 def derivative_rule(code, a):
     """f'(z) written from the output a = f(z) (float64 scalar)."""
     if code == RELU:
@@ -155,24 +155,34 @@ def softmax_jvp(A, dA, dZ):
 
 
 @kernel
-def activation_backward(code, A, dA, dZ):
-    """dZ = dA ⊙ f'(Z), from the output A = f(Z); softmax by its JVP. dZ may be dA."""
+def derivative_inplace(code, A, D):
+    """D <- D ⊙ f'(Z), from the output A = f(Z); softmax by its JVP.
+
+    Reads and writes D only at the same index, so the loops vectorize.
+    """
     m, n = A.shape
-    zero = dZ.dtype.type(0)
+    zero = D.dtype.type(0)
     if code == SOFTMAX:
-        softmax_jvp(A, dA, dZ)
+        softmax_jvp(A, D, D)
     elif code == RELU:
         for j in range(n):
             for i in range(m):
-                dZ[i, j] = dA[i, j] if A[i, j] > zero else zero
-    elif code == IDENTITY:
+                D[i, j] = D[i, j] if A[i, j] > zero else zero
+    elif code != IDENTITY:
+        for j in range(n):
+            for i in range(m):
+                D[i, j] = D[i, j] * derivative_rule(code, np.float64(A[i, j]))
+
+
+@kernel
+def activation_backward(code, A, dA, dZ):
+    """dZ = dA ⊙ f'(Z), from the output A = f(Z); softmax by its JVP. dZ may be dA."""
+    if dZ.ctypes.data != dA.ctypes.data:
+        m, n = dA.shape
         for j in range(n):
             for i in range(m):
                 dZ[i, j] = dA[i, j]
-    else:
-        for j in range(n):
-            for i in range(m):
-                dZ[i, j] = dA[i, j] * derivative_rule(code, np.float64(A[i, j]))
+    derivative_inplace(code, A, dZ)
 
 
 @kernel

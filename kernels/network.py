@@ -107,10 +107,15 @@ def gather_batch(X, T, perm, start, nb, ws, sizes, cap):
     t0 = _offset_target(sizes, cap)
     tb = ws[t0:t0 + nb * sizes[L]].reshape(nb, sizes[L])
     for j in range(nb):
-        r = perm[start + j]
-        xb[j, :] = X[r, :]
-        tb[j, :] = T[r, :]
+        _copy_row(X[perm[start + j]], xb[j])
+        _copy_row(T[perm[start + j]], tb[j])
     return xb.T, tb.T
+
+
+@kernel
+def _copy_row(src, dst):
+    for c in range(src.shape[0]):
+        dst[c] = src[c]
 
 
 @kernel
