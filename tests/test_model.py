@@ -1,5 +1,7 @@
 """The model layer: gradients of whole networks, the notes' worked example, training,
 determinism, and the contract of the public API."""
+import zlib
+
 import numpy as np
 import pytest
 
@@ -36,14 +38,16 @@ def numeric_gradient(model, X, y, h=1e-6):
 @pytest.mark.parametrize("hidden", HIDDEN)
 @pytest.mark.parametrize("loss,out_act", OUTPUTS)
 def test_network_gradient_matches_finite_differences(hidden, loss, out_act):
-    rng = np.random.default_rng(hash((hidden, loss, out_act)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(f"{hidden} {loss} {out_act}".encode()))
     n, sizes = 7, (4, 5, 3, 3)
     model = fastnn.Sequential(
         [fastnn.Dense(sizes[0], sizes[1], activation=hidden, l2=0.1),
          fastnn.Dense(sizes[1], sizes[2], activation=hidden, l1=0.05),
          fastnn.Dense(sizes[2], sizes[3], activation=out_act)],
         loss=loss, dtype="float64", seed=3)
-    model.params[:] = rng.standard_normal(model.params.size) * 0.7
+    # moderate logits: with probabilities within 1e-8 of 0 or 1 the finite differences
+    # of log(1 - p), not the backprop, lose their digits
+    model.params[:] = rng.standard_normal(model.params.size) * 0.5
     X = rng.standard_normal((n, sizes[0]))
     y = make_targets(rng, loss, n, sizes[-1])
     value = model.loss_and_grad(X, y)
