@@ -3,11 +3,13 @@
 
 class History:
     """``history[name]`` is the list of per-epoch values of ``loss``, ``val_loss``,
-    ``accuracy`` and ``val_accuracy`` (those that apply); ``epoch`` their indices."""
+    ``accuracy`` and ``val_accuracy`` (those that apply); ``epoch`` their indices;
+    ``best_epoch`` the epoch whose parameters early stopping kept (else None)."""
 
     def __init__(self):
         self.history = {}
         self.epoch = []
+        self.best_epoch = None
 
     def append(self, epoch, logs):
         self.epoch.append(epoch)

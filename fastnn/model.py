@@ -242,7 +242,7 @@ class Sequential:
 
     # --------------------------------------------------------------- training
     def fit(self, X, y, *, epochs=1, batch_size=32, optimizer=None, shuffle=True,
-            validation_data=None, seed=None, verbose=1, callbacks=()):
+            validation_data=None, seed=None, verbose=1, callbacks=(), early_stopping=None):
         """Minibatch training; returns a History of per-epoch ``loss``, ``val_loss``
         (and ``accuracy``, ``val_accuracy`` for classifiers).
 
@@ -252,6 +252,9 @@ class Sequential:
         samples of their minibatch's loss, taken before each update. ``seed`` fixes the
         shuffling (default: drawn from the model's seed). ``callbacks`` are called as
         ``cb(epoch, logs)`` after each epoch; one returning True stops training.
+        ``early_stopping=k`` (needs ``validation_data``) stops after k epochs without a
+        lower ``val_loss`` and restores the parameters of the best epoch
+        (``history.best_epoch``); the optimizer keeps its latest state.
         Everything is validated before the first update; a diverging run (non-finite
         loss) stops with FloatingPointError.
         """
@@ -269,6 +272,10 @@ class Sequential:
             raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
             raise TypeError(f"seed must be an integer or None, got {type(seed).__name__}")
+        if early_stopping is not None:
+            early_stopping = check_positive_int(early_stopping, "early_stopping")
+            if val is None:
+                raise ValueError("early_stopping needs validation_data")
         callbacks = list(callbacks)
         for cb in callbacks:
             if not callable(cb):
@@ -281,6 +288,9 @@ class Sequential:
         n = X.shape[0]
         perm = np.arange(n, dtype=np.int64)
         history = History()
+        best_params, best_loss, since_best = None, math.inf, 0
+        if early_stopping is not None:
+            best_params = self.params.copy()
         for epoch in range(epochs):
             started = time.perf_counter()
             if shuffle:
@@ -303,8 +313,18 @@ class Sequential:
             if verbose:
                 shown = "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if k != "time")
                 print(f"epoch {epoch + 1}/{epochs}  {shown}  ({logs['time']:.2f} s)", flush=True)
-            if any([bool(cb(epoch, logs)) for cb in callbacks]):
+            stop = any([bool(cb(epoch, logs)) for cb in callbacks])
+            if early_stopping is not None:
+                if logs["val_loss"] < best_loss:
+                    best_loss, since_best, history.best_epoch = logs["val_loss"], 0, epoch
+                    np.copyto(best_params, self.params)
+                else:
+                    since_best += 1
+                    stop = stop or since_best >= early_stopping
+            if stop:
                 break
+        if early_stopping is not None:
+            np.copyto(self.params, best_params)
         return history
 
     def __repr__(self):
