@@ -12,8 +12,8 @@ With m outputs and a batch of n:
 
 The fused pairs take logits and never form log(0): they use the log-sum-exp and
 log1p(e^-|z|) forms, finite for logits of any size. Probabilities fed to the
-unfused cross-entropies are clipped to [eps, 1 - eps] (eps = 1e-7 for float32,
-1e-15 for float64) before the logarithm. Every G may alias the input P or Z.
+unfused cross-entropies are clipped to [eps, 1 - eps] (categorical: to eps from
+below; eps = 1e-7 for float32, 1e-15 for float64) before the logarithm. Every G may alias the input P or Z.
 """
 import math
 
@@ -69,13 +69,13 @@ def binary_crossentropy(P, T, G):
 
 @kernel
 def categorical_crossentropy(P, T, G):
-    """L = -1/n sum t log p (p clipped); G = -t / (p n)."""
+    """L = -1/n sum t log p (p clipped below at eps); G = -t / (p n)."""
     m, n = P.shape
     eps = _clip_eps(P)
     total = 0.0
     for j in range(n):
         for i in range(m):
-            p = min(max(np.float64(P[i, j]), eps), 1.0 - eps)
+            p = max(np.float64(P[i, j]), eps)
             t = np.float64(T[i, j])
             if t != 0.0:
                 total -= t * math.log(p)
