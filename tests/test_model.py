@@ -199,3 +199,18 @@ def test_outputs_are_finite_for_huge_logits():
     X = np.array([[1.0, 0.0], [-1.0, 1.0]])
     loss = model.loss_and_grad(X, np.array([1, 0]))
     assert np.isfinite(loss) and np.isfinite(model.grads).all() and loss > 1e3
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    rng = np.random.default_rng(7)
+    X, y = rng.standard_normal((60, 8)), rng.standard_normal(60)     # noise: overfits
+    Xv, yv = rng.standard_normal((60, 8)), rng.standard_normal(60)
+    model = fastnn.Sequential([fastnn.Dense(8, 64, activation="relu"), fastnn.Dense(64, 1)],
+                              dtype="float64", seed=0)
+    hist = model.fit(X, y, epochs=200, batch_size=8, optimizer=fastnn.Adam(lr=0.01),
+                     validation_data=(Xv, yv), early_stopping=3, verbose=0)
+    best = int(np.argmin(hist.history["val_loss"]))
+    assert hist.best_epoch == best and len(hist.epoch) == best + 4 < 200
+    assert model.evaluate(Xv, yv)["loss"] == pytest.approx(hist.history["val_loss"][best])
+    with pytest.raises(ValueError, match="validation_data"):
+        model.fit(X, y, early_stopping=2, verbose=0)
