@@ -1,5 +1,6 @@
 """The ``fastnn`` command: ``train bike``, ``info``, ``bench``."""
 import argparse
+import importlib
 import sys
 import time
 
@@ -18,7 +19,7 @@ def train_bike(args):
 
     started = time.perf_counter()
     data = load_bike(dtype=args.dtype)
-    hidden = [int(h) for h in args.hidden.split(",") if h]
+    hidden = [int(h) for h in args.hidden.split(",") if h.strip()]
     widths = [data.X_train.shape[1], *hidden]
     layers = [fastnn.Dense(a, b, activation="relu", l2=args.l2)
               for a, b in zip(widths[:-1], widths[1:])] + [fastnn.Dense(widths[-1], 1)]
@@ -45,19 +46,73 @@ def train_bike(args):
     return results
 
 
+def _command_main(command, module):
+    """``fastnn.<module>.main``, imported only when its command runs; a clear message
+    (exit status 1) if that module is not part of this installation."""
+    name = f"fastnn.{module}"
+    try:
+        return importlib.import_module(name).main
+    except ModuleNotFoundError as exc:
+        if exc.name != name:   # the module exists but one of its own imports is missing
+            raise
+        raise SystemExit(f"fastnn {command}: this installation has no {name} module, "
+                         f"which the '{command}' command needs") from None
+
+
+def _positive_int(text):
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text):
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def _non_negative_float(text):
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _widths(text):
+    """'64,64' -> '64,64' after checking every width is a positive integer."""
+    try:
+        widths = [int(w) for w in text.split(",") if w.strip()]
+    except ValueError:
+        widths = []
+    if not widths or min(widths) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive layer widths such as 64,64, got {text!r}")
+    return text
+
+
 def _parser():
-    parser = argparse.ArgumentParser(prog="fastnn", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="fastnn", description="fastnn: train bike | info | bench")
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train a model on a shipped data set")
     train.add_argument("dataset", choices=["bike"])
-    train.add_argument("--epochs", type=int, default=100, help="at most this many (100)")
-    train.add_argument("--patience", type=int, default=10,
+    train.add_argument("--epochs", type=_positive_int, default=100, help="at most this many (100)")
+    train.add_argument("--patience", type=_non_negative_int, default=10,
                        help="early stopping: epochs without a better validation MSE (10; "
                             "0 disables)")
-    train.add_argument("--batch-size", type=int, default=64)
-    train.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    train.add_argument("--l2", type=float, default=1e-3, help="L2 penalty of hidden weights")
-    train.add_argument("--hidden", default="64,64", help="hidden layer widths (64,64)")
+    train.add_argument("--batch-size", type=_positive_int, default=64)
+    train.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate")
+    train.add_argument("--l2", type=_non_negative_float, default=1e-3, help="L2 penalty of hidden weights")
+    train.add_argument("--hidden", type=_widths, default="64,64", help="hidden layer widths (64,64)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     train.add_argument("--quiet", action="store_true", help="no per-epoch lines")
@@ -71,14 +126,12 @@ def _parser():
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:
-        from fastnn.bench import main as bench_main
-        return bench_main(argv[1:])
+        return _command_main("bench", "bench")(argv[1:]) or 0
     args = _parser().parse_args(argv)
     if args.command == "train":
         train_bike(args)
     elif args.command == "info":
-        from fastnn.sysinfo import main as info_main
-        info_main(args)
+        return _command_main("info", "sysinfo")(args) or 0
     return 0
 
 

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from fastnn.cli import train_bike, _parser
+from fastnn.cli import _parser, main, train_bike
 from fastnn.datasets import bike, load_bike
 
 
@@ -25,10 +25,17 @@ def test_splits_by_days_and_shapes(data):
     rows = bike.fill_missing(bike.read_rows())
     days = sorted({r["date"] for r in rows})
     assert len(rows) == 17379 and days[-1] == datetime.date(2012, 12, 31)
-    test_days = {r["date"] for r in rows[-len(data.y_test):]}
-    assert min(test_days) == days[-bike.TEST_DAYS] and len(test_days) == bike.TEST_DAYS
     assert len(data.y_train) + len(data.y_val) + len(data.y_test) == len(rows)
-    assert 55 * 24 < len(data.y_val) <= bike.VALIDATION_DAYS * 24
+    n_train, n_val = len(data.y_train), len(data.y_val)
+    # rows are in time order, so the splits are consecutive blocks of whole days
+    train_days = {r["date"] for r in rows[:n_train]}
+    val_days = {r["date"] for r in rows[n_train:n_train + n_val]}
+    test_days = {r["date"] for r in rows[n_train + n_val:]}
+    assert sorted(test_days) == days[-bike.TEST_DAYS:]
+    assert sorted(val_days) == days[-bike.TEST_DAYS - bike.VALIDATION_DAYS:-bike.TEST_DAYS]
+    assert max(train_days) < min(val_days) and len(train_days) == len(days) - 81
+    assert days[-1] - days[0] == datetime.timedelta(days=len(days) - 1)   # no day is absent
+    assert 55 * 24 < n_val <= bike.VALIDATION_DAYS * 24 and 18 * 24 < len(data.y_test) <= 21 * 24
     for X in (data.X_train, data.X_val, data.X_test):
         assert X.shape[1] == 56 == len(data.feature_names) and X.dtype == np.float32
         assert np.isfinite(X).all()
@@ -56,6 +63,13 @@ def test_missing_values_are_recovered():
     named = [r for r in raw if r["weekday"].strip()]
     assert all(bike.WEEKDAYS[r["date"].weekday()] == r["weekday"] for r in named)
     filled = bike.fill_missing([dict(r) for r in raw])
+    for i in blank_weekday:
+        assert filled[i]["weekday"] == bike.WEEKDAYS[raw[i]["date"].weekday()]
+    # ... and the encoded one-hot weekday is the calendar's for every row
+    X, _, _ = bike.encode(filled)
+    calendar = np.array([r["date"].weekday() for r in filled])
+    np.testing.assert_array_equal(X[:, 49:56].argmax(axis=1), calendar)
+    assert all(r["weathersit"] in bike.WEATHER for r in filled)
     for i in blank_weather:
         assert filled[i]["weathersit"] in bike.WEATHER
         previous = next((filled[k]["weathersit"] for k in range(i - 1, -1, -1)
@@ -70,6 +84,29 @@ def test_main_job_reaches_validation_mse_goal(capsys):
     assert results["test"][0] <= 0.2 and results["validation"][1] > 0.85, results
     out = capsys.readouterr().out
     assert "validation" in out and "R2" in out
+
+
+def test_cli_smoke_one_epoch():
+    out = subprocess.run([sys.executable, "-m", "fastnn", "train", "bike", "--epochs", "1"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "epoch 1/1" in out and "test" in out and "R2" in out
+
+
+@pytest.mark.parametrize("bad", [["--epochs", "0"], ["--hidden", "64,x"], ["--lr", "-1"],
+                                 ["--batch-size", "0"], ["--dtype", "float16"]])
+def test_cli_rejects_bad_arguments(bad, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "bike", *bad])
+    assert exc.value.code == 2 and bad[0] in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command, module", [("bench", "fastnn.bench"),
+                                             ("info", "fastnn.sysinfo")])
+def test_missing_command_module_is_a_clear_error(command, module, monkeypatch):
+    monkeypatch.setitem(sys.modules, module, None)   # makes the import fail as if absent
+    with pytest.raises(SystemExit) as exc:
+        main([command])
+    assert f"no {module} module" in str(exc.value.code)
 
 
 def test_cli_prints_one_line_per_epoch():
