@@ -15,19 +15,25 @@ from fastnn.layers import check_positive_int
 _limits = None
 
 
+def _load_blas():
+    """Load the BLAS that Numba's np.dot calls (SciPy's), so that its pool can be set
+    before the first kernel runs."""
+    import scipy.linalg.cython_blas  # noqa: F401
+
+
 def set_num_threads(n):
     """Use ``n`` threads for the matrix products (every BLAS library loaded in the
     process, SciPy's included, which Numba's ``np.dot`` calls) and for Numba."""
     global _limits
     n = check_positive_int(n, "n")
+    _load_blas()
     _limits = threadpool_limits(limits=n, user_api="blas")
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
 
 
 def get_num_threads():
     """Threads of the BLAS library that fastnn's products run on (SciPy's OpenBLAS)."""
-    import fastnn.kernels.matmul  # noqa: F401  loads SciPy's BLAS through Numba
-
+    _load_blas()
     pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
     scipy_pools = [p for p in pools if "scipy" in p.get("filepath", "")]
     return (scipy_pools or pools or [{"num_threads": numba.get_num_threads()}])[0]["num_threads"]

@@ -1,6 +1,19 @@
+import subprocess
+import sys
+
 import numpy as np
 
 import fastnn
+
+
+def test_set_num_threads_before_any_kernel_ran():
+    code = ("import fastnn; fastnn.set_num_threads(1); "
+            "from threadpoolctl import threadpool_info; "
+            "print(sorted({p['num_threads'] for p in threadpool_info() "
+            "if 'scipy' in p['filepath']}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[1]"
 
 
 def test_set_num_threads_limits_blas_and_keeps_results_deterministic():
