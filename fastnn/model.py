@@ -68,11 +68,12 @@ class Sequential:
 
     Parameters: ``layers`` (Dense, optionally followed by Activation layers),
     ``loss`` ("mse", "binary_crossentropy", "categorical_crossentropy"), ``dtype``
-    ("float32" or "float64") and ``seed`` (initial weights; also the default
-    shuffling seed of ``fit``).
+    ("float32" or "float64"), ``seed`` (initial weights; also the default
+    shuffling seed of ``fit``) and ``device`` ("cpu", or "cuda" to train and infer on a
+    GPU — or the CUDA simulator — with fastnn.kernels.cuda; see fastnn.device).
     """
 
-    def __init__(self, layers, *, loss="mse", dtype="float32", seed=None):
+    def __init__(self, layers, *, loss="mse", dtype="float32", seed=None, device="cpu"):
         if not isinstance(loss, str):
             raise TypeError(f"loss must be a string, got {type(loss).__name__}")
         if loss not in LOSSES:
@@ -86,6 +87,13 @@ class Sequential:
                              f"{self.layers[-1].activation!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
             raise TypeError(f"seed must be an integer or None, got {type(seed).__name__}")
+        if device not in ("cpu", "cuda"):
+            raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+        if device == "cuda":
+            from fastnn import device as _device
+
+            _device._cuda()  # a clear error, now, when CUDA is not available
+        self.device = device
         self.seed = seed
         self._rng = np.random.default_rng(seed)
         self._build()
@@ -163,6 +171,10 @@ class Sequential:
         """The network's outputs f_L(...f_1(W_1 x + b_1)...) for each row of X: (n, n_outputs)."""
         X = check_features(X, self.n_inputs, self.dtype)
         cap = min(X.shape[0], _EVAL_CHUNK)
+        if self.device == "cuda":
+            from fastnn import device
+
+            return device.forward(self, X, cap)
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         training.predict_batches(X, out, self.params, *self._kernel_tables(),
                                  self._workspace(cap), cap)
@@ -192,13 +204,22 @@ class Sequential:
         return self._evaluate(X, T)
 
     def _evaluate(self, X, T):
+        return self._metrics(*self._evaluate_sums(X, T), X.shape[0])
+
+    def _evaluate_sums(self, X, T):
+        """(sum over samples of the loss, correct predictions)."""
         cap = min(X.shape[0], _EVAL_CHUNK)
-        total, correct = training.evaluate_batches(
-            X, T, self.params, *self._kernel_tables(), self.loss_code, self.fused,
-            self._workspace(cap), cap)
-        result = {"loss": total / X.shape[0]}
+        if self.device == "cuda":
+            from fastnn import device
+
+            return device.evaluate(self, X, T, cap)
+        return training.evaluate_batches(X, T, self.params, *self._kernel_tables(),
+                                         self.loss_code, self.fused, self._workspace(cap), cap)
+
+    def _metrics(self, total, correct, n):
+        result = {"loss": total / n}
         if self.is_classifier:
-            result["accuracy"] = correct / self._accuracy_denominator(X.shape[0])
+            result["accuracy"] = correct / self._accuracy_denominator(n)
         return result
 
     def _accuracy_denominator(self, n):
@@ -282,33 +303,29 @@ class Sequential:
                 raise TypeError(f"callbacks must be callables, got {type(cb).__name__}")
 
         rng = np.random.default_rng(seed) if seed is not None else self._rng
-        state = optimizer.bind(self)
-        hp = optimizer.hyperparameters()
-        ws = self._workspace(batch_size)
+        if self.device == "cuda":
+            from fastnn import device
+
+            epochs_run = device.fit(self, X, T, val, epochs, batch_size, optimizer, shuffle, rng,
+                                    _EVAL_CHUNK)
+        else:
+            epochs_run = self._fit_cpu(X, T, val, epochs, batch_size, optimizer, shuffle, rng)
         n = X.shape[0]
-        perm = np.arange(n, dtype=np.int64)
         history = History()
         best_params, best_loss, since_best = None, math.inf, 0
         if early_stopping is not None:
             best_params = self.params.copy()
-        for epoch in range(epochs):
-            started = time.perf_counter()
-            if shuffle:
-                rng.shuffle(perm)
-            total, correct, optimizer.steps = training.train_epoch(
-                X, T, perm, batch_size, self.params, self.grads, state, optimizer.code, hp,
-                optimizer.steps, self.reg_bounds, self.reg_l1, self.reg_l2,
-                *self._kernel_tables(), self.loss_code, self.fused, ws)
-            logs = {"loss": total / n}
+        started = time.perf_counter()
+        for epoch, (total, correct, val_sums, copy_params) in enumerate(epochs_run):
+            logs = self._metrics(total, correct, n)
             if not math.isfinite(logs["loss"]):
+                epochs_run.close()
                 raise FloatingPointError(f"training diverged in epoch {epoch + 1}: the loss is "
                                          f"{logs['loss']}; lower the learning rate")
-            if self.is_classifier:
-                logs["accuracy"] = correct / self._accuracy_denominator(n)
-            if val is not None:
-                for key, value in self._evaluate(*val).items():
+            if val_sums is not None:
+                for key, value in self._metrics(*val_sums, val[0].shape[0]).items():
                     logs["val_" + key] = value
-            logs["time"] = time.perf_counter() - started
+            logs["time"], started = time.perf_counter() - started, time.perf_counter()
             history.append(epoch, logs)
             if verbose:
                 shown = "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if k != "time")
@@ -317,17 +334,36 @@ class Sequential:
             if early_stopping is not None:
                 if logs["val_loss"] < best_loss:
                     best_loss, since_best, history.best_epoch = logs["val_loss"], 0, epoch
-                    np.copyto(best_params, self.params)
+                    copy_params(best_params)
                 else:
                     since_best += 1
                     stop = stop or since_best >= early_stopping
             if stop:
                 break
+        epochs_run.close()
         if early_stopping is not None:
             np.copyto(self.params, best_params)
         return history
 
+    def _fit_cpu(self, X, T, val, epochs, batch_size, optimizer, shuffle, rng):
+        """Per epoch, one compiled call; yields (loss sum, correct, validation sums or
+        None, a function copying the parameters out)."""
+        state = optimizer.bind(self)
+        hp = optimizer.hyperparameters()
+        ws = self._workspace(batch_size)
+        perm = np.arange(X.shape[0], dtype=np.int64)
+        for _ in range(epochs):
+            if shuffle:
+                rng.shuffle(perm)
+            total, correct, optimizer.steps = training.train_epoch(
+                X, T, perm, batch_size, self.params, self.grads, state, optimizer.code, hp,
+                optimizer.steps, self.reg_bounds, self.reg_l1, self.reg_l2,
+                *self._kernel_tables(), self.loss_code, self.fused, ws)
+            val_sums = None if val is None else self._evaluate_sums(*val)
+            yield total, correct, val_sums, lambda out: np.copyto(out, self.params)
+
     def __repr__(self):
         layers = ", ".join(repr(l) for l in self.layers)
+        device = "" if self.device == "cpu" else f", device={self.device!r}"
         return (f"Sequential([{layers}], loss={self.loss_name!r}, "
-                f"dtype={np.dtype(self.dtype).name!r}, seed={self.seed!r})")
+                f"dtype={np.dtype(self.dtype).name!r}, seed={self.seed!r}{device})")

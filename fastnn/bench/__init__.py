@@ -52,15 +52,15 @@ def measure(workloads, contenders, rounds, epochs, env, log=print):
 
 
 def table(results, title):
-    lines = [title, f"{'workload':<8}{'contender':<10}{'ms/step':>10}{'spread':>16}"
+    lines = [title, f"{'workload':<10}{'contender':<10}{'ms/step':>10}{'spread':>22}"
                     f"{'/ floor':>9}{'/ fastnn':>10}"]
     for w, per in results.items():
         med = {c: statistics.median(v) for c, v in per.items() if v}
         for c, value in med.items():
-            spread = f"{min(per[c]):.4f}-{max(per[c]):.4f}"
+            spread = f"{min(per[c]):.4f} - {max(per[c]):.4f}"
             floor = value / med["floor"] if "floor" in med else float("nan")
             rel = value / med["fastnn"] if "fastnn" in med else float("nan")
-            lines.append(f"{w:<8}{c:<10}{value:>10.4f}{spread:>16}{floor:>9.2f}{rel:>10.2f}")
+            lines.append(f"{w:<10}{c:<10}{value:>10.4f}{spread:>22}{floor:>9.2f}{rel:>10.2f}")
     return "\n".join(lines)
 
 

@@ -1,0 +1,180 @@
+"""CUDA twins of fastnn.kernels.losses. Each value is summed on the device into a
+one-element float64 accumulator (``acc``) with atomic adds, so a training loop can
+keep summing across minibatches and copy it to the host once per epoch; the public
+twins (same names and signatures as on the CPU) return the value."""
+import math
+
+import numpy as np
+
+from ..losses import BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY, MSE
+from . import config
+from .backend import cuda
+
+
+@cuda.jit
+def _mse(P, T, G, acc, weight):
+    i, j = cuda.grid(2)
+    m, n = P.shape
+    if i < m and j < n:
+        d = P[i, j] - T[i, j]
+        G[i, j] = 2.0 * d / (m * n)
+        cuda.atomic.add(acc, 0, weight * d * d / (m * n))
+
+
+@cuda.jit
+def _binary_crossentropy(P, T, G, acc, weight, eps):
+    i, j = cuda.grid(2)
+    m, n = P.shape
+    if i < m and j < n:
+        p = min(max(P[i, j], eps), 1.0 - eps)
+        t = T[i, j]
+        G[i, j] = (p - t) / (p * (1.0 - p) * m * n)
+        cuda.atomic.add(acc, 0, -weight * (t * math.log(p) + (1.0 - t) * math.log(1.0 - p))
+                        / (m * n))
+
+
+@cuda.jit
+def _categorical_crossentropy(P, T, G, acc, weight, eps):
+    i, j = cuda.grid(2)
+    m, n = P.shape
+    if i < m and j < n:
+        p = max(P[i, j], eps)
+        t = T[i, j]
+        G[i, j] = -t / (p * n)
+        if t != 0.0:
+            cuda.atomic.add(acc, 0, -weight * t * math.log(p) / n)
+
+
+@cuda.jit
+def _softmax_cross_entropy(Z, T, P, G, acc, weight):
+    """One thread per column; P may be Z."""
+    j = cuda.grid(1)
+    m, n = Z.shape
+    if j < n:
+        zmax = -math.inf
+        tsum = 0.0
+        for i in range(m):
+            zmax = max(zmax, Z[i, j])
+            tsum += T[i, j]
+        s = 0.0
+        tz = 0.0
+        for i in range(m):
+            z = Z[i, j] - zmax
+            tz += T[i, j] * z
+            e = math.exp(z)
+            P[i, j] = e
+            s += e
+        cuda.atomic.add(acc, 0, weight * (tsum * math.log(s) - tz) / n)
+        for i in range(m):
+            p = P[i, j] / s
+            P[i, j] = p
+            G[i, j] = (p - T[i, j]) / n
+
+
+@cuda.jit
+def _sigmoid_binary_cross_entropy(Z, T, P, G, acc, weight):
+    i, j = cuda.grid(2)
+    m, n = Z.shape
+    if i < m and j < n:
+        z = Z[i, j]
+        t = T[i, j]
+        cuda.atomic.add(acc, 0, weight * (max(z, 0.0) - t * z + math.log1p(math.exp(-abs(z))))
+                        / (m * n))
+        if z >= 0.0:
+            p = 1.0 / (1.0 + math.exp(-z))
+        else:
+            e = math.exp(z)
+            p = e / (1.0 + e)
+        P[i, j] = p
+        G[i, j] = (p - t) / (m * n)
+
+
+@cuda.jit
+def _count_correct(code, P, T, count):
+    j = cuda.grid(1)
+    m, n = P.shape
+    if j < n:
+        if code == CATEGORICAL_CROSSENTROPY:
+            ip = 0
+            it = 0
+            for i in range(1, m):
+                if P[i, j] > P[ip, j]:
+                    ip = i
+                if T[i, j] > T[it, j]:
+                    it = i
+            if ip == it:
+                cuda.atomic.add(count, 0, 1)
+        elif code == BINARY_CROSSENTROPY:
+            c = 0
+            for i in range(m):
+                if (P[i, j] > 0.5) == (T[i, j] > 0.5):
+                    c += 1
+            cuda.atomic.add(count, 0, c)
+
+
+def _eps(P):
+    return 1e-7 if P.dtype == np.float32 else 1e-15
+
+
+def accumulate_loss(code, P, T, G, acc, weight=1.0):
+    """acc[0] += weight · loss(P, T); G = dL/dP (on the device)."""
+    blocks, threads = config.grid_2d(*P.shape)
+    if code == MSE:
+        _mse[blocks, threads](P, T, G, acc, weight)
+    elif code == BINARY_CROSSENTROPY:
+        _binary_crossentropy[blocks, threads](P, T, G, acc, weight, _eps(P))
+    else:
+        _categorical_crossentropy[blocks, threads](P, T, G, acc, weight, _eps(P))
+
+
+def accumulate_fused(code, Z, T, P, G, acc, weight=1.0):
+    """acc[0] += weight · loss from the logits Z; P = probabilities, G = dL/dZ."""
+    if code == CATEGORICAL_CROSSENTROPY:
+        blocks, threads = config.grid_1d(Z.shape[1])
+        _softmax_cross_entropy[blocks, threads](Z, T, P, G, acc, weight)
+    else:
+        blocks, threads = config.grid_2d(*Z.shape)
+        _sigmoid_binary_cross_entropy[blocks, threads](Z, T, P, G, acc, weight)
+
+
+def accumulate_correct(code, P, T, count):
+    """count[0] += correct predictions (0 for regression)."""
+    if code != MSE:
+        blocks, threads = config.grid_1d(P.shape[1])
+        _count_correct[blocks, threads](code, P, T, count)
+
+
+def _value(launch):
+    acc = cuda.to_device(np.zeros(1))
+    launch(acc)
+    return float(acc.copy_to_host()[0])
+
+
+def mse(P, T, G):
+    return _value(lambda acc: accumulate_loss(MSE, P, T, G, acc))
+
+
+def binary_crossentropy(P, T, G):
+    return _value(lambda acc: accumulate_loss(BINARY_CROSSENTROPY, P, T, G, acc))
+
+
+def categorical_crossentropy(P, T, G):
+    return _value(lambda acc: accumulate_loss(CATEGORICAL_CROSSENTROPY, P, T, G, acc))
+
+
+def loss_value_and_grad(code, P, T, G):
+    return _value(lambda acc: accumulate_loss(code, P, T, G, acc))
+
+
+def softmax_cross_entropy(Z, T, P, G):
+    return _value(lambda acc: accumulate_fused(CATEGORICAL_CROSSENTROPY, Z, T, P, G, acc))
+
+
+def sigmoid_binary_cross_entropy(Z, T, P, G):
+    return _value(lambda acc: accumulate_fused(BINARY_CROSSENTROPY, Z, T, P, G, acc))
+
+
+def count_correct(code, P, T):
+    count = cuda.to_device(np.zeros(1, dtype=np.int64))
+    accumulate_correct(code, P, T, count)
+    return int(count.copy_to_host()[0])

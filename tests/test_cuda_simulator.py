@@ -1,0 +1,24 @@
+"""Runs the CUDA kernel tests (tests/cuda) on the CUDA simulator, in their own process:
+NUMBA_ENABLE_CUDASIM must be set before Numba is imported."""
+import os
+import re
+import subprocess
+import sys
+
+
+def test_cuda_kernels_on_the_simulator():
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    tests = os.path.join(os.path.dirname(__file__), "cuda")
+    run = subprocess.run([sys.executable, "-m", "pytest", tests, "-q", "-p", "no:cacheprovider"],
+                         env=env, capture_output=True, text=True)
+    summary = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else run.stderr
+    assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
+    passed = int(re.search(r"(\d+) passed", summary).group(1))
+    assert passed >= 90 and "skipped" not in summary, summary
+
+
+def test_import_fastnn_does_not_import_cuda():
+    code = "import sys, fastnn; print(any(m.startswith('numba.cuda') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "False"
