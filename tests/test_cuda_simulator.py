@@ -22,3 +22,14 @@ def test_import_fastnn_does_not_import_cuda():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "False"
+
+
+def test_asking_for_the_gpu_without_cuda_says_how_to_get_it(monkeypatch):
+    import pytest
+
+    import fastnn
+    from fastnn.kernels.cuda import backend
+
+    monkeypatch.setattr(backend, "available", lambda: False)
+    with pytest.raises(RuntimeError, match=r"pip install -e '\.\[cuda\]'.*NUMBA_ENABLE_CUDASIM"):
+        fastnn.Sequential([fastnn.Dense(2, 1)], device="cuda")

@@ -1,0 +1,45 @@
+"""The reference workloads of the performance issue: step and epoch time through
+fastnn's model, and the ratio to the GEMM floor measured in the same process."""
+import fastnn
+from fastnn.bench import contenders
+from fastnn.bench.workloads import LR, WORKLOADS, data, steps
+
+
+def build(w):
+    last = None if w.loss == "mse" else "softmax"
+    s = w.sizes
+    layers = [fastnn.Dense(s[i], s[i + 1], activation="relu" if i < len(s) - 2 else last)
+              for i in range(len(s) - 1)]
+    return fastnn.Sequential(layers, seed=0,
+                             loss="mse" if w.loss == "mse" else "categorical_crossentropy")
+
+
+class Workload:
+    params = ["bike", "mnist", "wide"]
+    param_names = ["workload"]
+    timeout = 300
+
+    def setup(self, name):
+        self.w = WORKLOADS[name]
+        self.X, self.y = data(self.w)
+        self.model = build(self.w)
+        self.opt = fastnn.Adam(lr=LR)
+        self.Xb, self.yb = self.X[:self.w.batch], self.y[:self.w.batch]
+        self.time_epoch(name)
+        self.time_step(name)
+
+    def time_epoch(self, name):
+        self.model.fit(self.X, self.y, epochs=1, batch_size=self.w.batch, optimizer=self.opt,
+                       verbose=0)
+
+    def time_step(self, name):
+        self.model.train_step(self.Xb, self.yb, self.opt)
+
+    def track_floor_ratio(self, name):
+        """fastnn's ms/step over the GEMM floor's, best of 2 epochs each, same process."""
+        return min(contenders.fastnn_run(self.w, 2)) / min(contenders.floor_run(self.w, 2))
+    track_floor_ratio.unit = "ratio"
+
+    def track_ms_per_step(self, name):
+        return min(contenders.fastnn_run(self.w, 2)) / steps(self.w) * 1e3
+    track_ms_per_step.unit = "ms"
