@@ -1,31 +1,182 @@
-"""C = A · B into a preallocated C, through BLAS, for any contiguous layouts.
+"""C = A · B into a preallocated C, for the layouts of the dense layer: two paths.
 
-Numba's ``np.dot(a, b, out)`` calls BLAS gemm (through SciPy) but insists on a
-C-ordered ``out``. A (features, batch) activation matrix of fastnn is F-ordered
-(it is the user's row-major (batch, features) array seen as its transpose), so an
-F-ordered C is computed as Cᵀ = Bᵀ · Aᵀ, which is C-ordered. Transposed views
-are free: BLAS reads them with its transpose flags.
+    matmul_blas    BLAS gemm (SciPy's, through Numba's np.dot): fastest for big products
+    matmul_loops   hand-written register-tiled loops: no call, packing or threading
+                   overhead, fastest for small products
+    matmul         matmul_loops up to the measured crossover in m·k·n, else matmul_blas
+
+The crossovers (DOT_FORM_LIMIT, OUTER_FORM_LIMIT, one per loop form) were measured
+with ``scripts/crossover.py`` (README, "Performance"). Every path takes contiguous A, B, C in either order. An F-ordered
+C (fastnn's (features, batch) activations are the row-major (batch, features)
+arrays seen transposed) is computed as the C-ordered Cᵀ = Bᵀ · Aᵀ; transposed views
+are free. With C C-ordered, the loops take one of two forms, both reading memory
+in order and vectorizing along its contiguous axis:
+
+    dot form    A row-major, B column-major:  C[i, j] = A[i, :] · B[:, j]
+                (the forward product); a 2 x 4 tile of C accumulates in registers
+    outer form  B row-major (any A):          C[i, :] += A[i, k] B[k, :]
+                (dW = dZ·Xᵀ and dX = Wᵀ·dZ); four rows of C share each load of B
 """
 import numpy as np
 from numba.extending import overload
 
 from ._jit import kernel
 
+#: m·k·n up to which each loop form beats BLAS (scripts/crossover.py, AMD Zen 3, 2 cores:
+#: the dot form is level with BLAS at 32³ and behind at 48³; the outer form ahead up to
+#: 96³; at 128³ BLAS's two threads win both).
+DOT_FORM_LIMIT = 32 ** 3
+OUTER_FORM_LIMIT = 96 ** 3
 
-def _matmul_layout(a, b, out):  # pragma: no cover - replaced by the overload
+
+@kernel
+def _dot_form(A, Bt, C):
+    """C[i, j] = sum_k A[i, k] Bt[j, k]; A, Bt row-major, C any strides."""
+    M, K = A.shape
+    N = Bt.shape[0]
+    zero = C.dtype.type(0)
+    for i in range(0, M - M % 2, 2):
+        a0, a1 = A[i], A[i + 1]
+        for j in range(0, N - N % 4, 4):
+            b0, b1, b2, b3 = Bt[j], Bt[j + 1], Bt[j + 2], Bt[j + 3]
+            s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
+            for k in range(K):
+                x0, x1 = a0[k], a1[k]
+                s00 += x0 * b0[k]
+                s01 += x0 * b1[k]
+                s02 += x0 * b2[k]
+                s03 += x0 * b3[k]
+                s10 += x1 * b0[k]
+                s11 += x1 * b1[k]
+                s12 += x1 * b2[k]
+                s13 += x1 * b3[k]
+            C[i, j], C[i, j + 1], C[i, j + 2], C[i, j + 3] = s00, s01, s02, s03
+            C[i + 1, j], C[i + 1, j + 1], C[i + 1, j + 2], C[i + 1, j + 3] = s10, s11, s12, s13
+        for j in range(N - N % 4, N):
+            _dot_row(A, Bt, C, i, j)
+            _dot_row(A, Bt, C, i + 1, j)
+    for i in range(M - M % 2, M):
+        for j in range(N):
+            _dot_row(A, Bt, C, i, j)
+
+
+@kernel(inline="always")
+def _dot_row(A, Bt, C, i, j):
+    a, b = A[i], Bt[j]
+    s = C.dtype.type(0)
+    for k in range(a.shape[0]):
+        s += a[k] * b[k]
+    C[i, j] = s
+
+
+@kernel
+def _outer_form(A, B, C):
+    """C[i, :] = sum_k A[i, k] B[k, :]; B, C row-major, A any strides.
+
+    Two rows of C take four rows of B per pass: 8 multiply-adds per 6 loads and 2 stores.
+    """
+    M, K = A.shape
+    C[:, :] = 0
+    K4 = K - K % 4
+    for i in range(0, M - M % 2, 2):
+        c0, c1 = C[i], C[i + 1]
+        for k in range(0, K4, 4):
+            b0, b1, b2, b3 = B[k], B[k + 1], B[k + 2], B[k + 3]
+            x00, x01, x02, x03 = A[i, k], A[i, k + 1], A[i, k + 2], A[i, k + 3]
+            x10, x11, x12, x13 = A[i + 1, k], A[i + 1, k + 1], A[i + 1, k + 2], A[i + 1, k + 3]
+            for j in range(c0.shape[0]):
+                c0[j] += x00 * b0[j] + x01 * b1[j] + x02 * b2[j] + x03 * b3[j]
+                c1[j] += x10 * b0[j] + x11 * b1[j] + x12 * b2[j] + x13 * b3[j]
+        for k in range(K4, K):
+            _axpy(A[i, k], B[k], c0)
+            _axpy(A[i + 1, k], B[k], c1)
+    for i in range(M - M % 2, M):
+        for k in range(K):
+            _axpy(A[i, k], B[k], C[i])
+
+
+@kernel(inline="always")
+def _axpy(x, b, c):
+    for j in range(c.shape[0]):
+        c[j] += x * b[j]
+
+
+def _loops_c(A, B, C):  # pragma: no cover - replaced by the overload
     raise NotImplementedError
 
 
-@overload(_matmul_layout)
-def _matmul_layout_impl(a, b, out):
-    if out.layout == "C":
-        return lambda a, b, out: np.dot(a, b, out)
-    if out.layout == "F":
-        return lambda a, b, out: np.dot(b.T, a.T, out.T)
+@overload(_loops_c)
+def _loops_c_impl(A, B, C):
+    """Pick the loop form from the layouts, at compile time (C is C-ordered)."""
+    if B.layout == "C":
+        return lambda A, B, C: _outer_form(A, B, C)
+    if A.layout == "C" and B.layout == "F":
+        return lambda A, B, C: _dot_form(A, B.T, C)
+    if B.layout == "F":
+        return lambda A, B, C: _outer_form_column_major_b(A, B, C)
     return None
 
 
 @kernel
-def matmul(A, B, C):
-    """C = A · B (BLAS gemm); A, B, C contiguous, C not aliasing A or B."""
-    _matmul_layout(A, B, C)
+def _outer_form_column_major_b(A, B, C):
+    """C = A · B with B column-major and A not row-major (never the dense layer's
+    general case). A B with one row or column is row-major too; otherwise plain loops."""
+    K, N = B.shape
+    if K == 1 or N == 1:
+        _outer_form(A, B.T.reshape(K, N), C)
+        return
+    for i in range(A.shape[0]):
+        for j in range(N):
+            s = C.dtype.type(0)
+            for k in range(K):
+                s += A[i, k] * B[k, j]
+            C[i, j] = s
+
+
+def _as_c_ordered(a, b, out):  # pragma: no cover - replaced by the overload
+    raise NotImplementedError
+
+
+@overload(_as_c_ordered)
+def _as_c_ordered_impl(a, b, out):
+    """(A, B, C) with C = A · B and C C-ordered: (a, b, out) or (bᵀ, aᵀ, outᵀ)."""
+    if out.layout == "C":
+        return lambda a, b, out: (a, b, out)
+    if out.layout == "F":
+        return lambda a, b, out: (b.T, a.T, out.T)
+    return None
+
+
+@kernel
+def matmul_blas(a, b, out):
+    """out = a · b through BLAS gemm; a, b, out contiguous, out not aliasing a or b."""
+    A, B, C = _as_c_ordered(a, b, out)
+    np.dot(A, B, C)
+
+
+@kernel
+def matmul_loops(a, b, out):
+    """out = a · b through the register-tiled loops; a, b, out contiguous, no aliasing."""
+    A, B, C = _as_c_ordered(a, b, out)
+    _loops_c(A, B, C)
+
+
+def _loops_limit(B):  # pragma: no cover - replaced by the overload
+    raise NotImplementedError
+
+
+@overload(_loops_limit)
+def _loops_limit_impl(B):
+    """The crossover of the loop form that _loops_c picks for this B (C C-ordered)."""
+    limit = OUTER_FORM_LIMIT if B.layout == "C" else DOT_FORM_LIMIT
+    return lambda B: limit
+
+
+@kernel
+def matmul(a, b, out):
+    """out = a · b: the loops up to their form's crossover in m·k·n, else BLAS."""
+    A, B, C = _as_c_ordered(a, b, out)
+    if A.shape[0] * A.shape[1] * B.shape[1] <= _loops_limit(B):
+        _loops_c(A, B, C)
+    else:
+        np.dot(A, B, C)

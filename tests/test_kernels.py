@@ -8,7 +8,7 @@ import pytest
 import reference as ref
 from fastnn.kernels import activations as act
 from fastnn.kernels import dense, losses, optimizers
-from fastnn.kernels.matmul import matmul
+from fastnn.kernels.matmul import matmul, matmul_blas, matmul_loops
 
 DTYPES = [np.float32, np.float64]
 SHAPES = [(1, 1), (1, 9), (5, 1), (7, 33), (64, 64), (257, 515)]
@@ -106,13 +106,37 @@ def test_row_sum(rng, shape, dtype):
     assert rel_norm_error(db, ref.f64(D).sum(axis=1)) <= rtol(dtype, product=True)
 
 
+MATMUL_PATHS = {"blas": matmul_blas, "loops": matmul_loops}
+# (m, k, n): ones in every place, odd sizes, a remainder in every tile of the loops
+MATMUL_SHAPES = DENSE_SHAPES + [(1, 64, 64), (64, 1, 64), (64, 64, 1), (97, 5, 3), (6, 129, 10)]
+
+
+@pytest.mark.parametrize("path", MATMUL_PATHS)
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("m,k,n", DENSE_SHAPES)
-@pytest.mark.parametrize("order", ["F", "C"])
-def test_matmul_any_layout(rng, m, k, n, dtype, order):
-    A = rng.standard_normal((m, k)).astype(dtype)
-    B = fmat(rng, (k, n), dtype)
-    C = np.zeros((m, n), dtype, order=order)
+@pytest.mark.parametrize("m,k,n", MATMUL_SHAPES)
+@pytest.mark.parametrize("orders", ["CFF", "FCC", "CCF", "CFC", "FCF", "CCC", "FFF", "FFC"])
+def test_matmul_paths_any_layout(rng, path, m, k, n, dtype, orders):
+    """Both paths, every order of A, B, C (the dense layer's: forward CFF, dW FCC, dX FFF)."""
+    A = np.asarray(rng.standard_normal((m, k)), dtype, order=orders[0])
+    B = np.asarray(rng.standard_normal((k, n)), dtype, order=orders[1])
+    C = np.full((m, n), np.nan, dtype, order=orders[2])  # every entry must be written
+    MATMUL_PATHS[path](A, B, C)
+    assert rel_norm_error(C, ref.f64(A) @ ref.f64(B)) <= rtol(dtype, product=True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,k,n", [(31, 33, 32), (33, 33, 32), (96, 96, 96), (97, 96, 96)])
+@pytest.mark.parametrize("form", ["forward", "weights", "inputs"])
+def test_matmul_either_side_of_the_crossovers(rng, m, k, n, dtype, form):
+    """matmul on the dense layer's three products just below and above each limit."""
+    W = rng.standard_normal((m, k)).astype(dtype)
+    X, D = fmat(rng, (k, n), dtype), fmat(rng, (m, n), dtype)
+    if form == "forward":
+        A, B, C = W, X, np.full((m, n), np.nan, dtype, order="F")
+    elif form == "weights":
+        A, B, C = D, X.T, np.full((m, k), np.nan, dtype)
+    else:
+        A, B, C = W.T, D, np.full((k, n), np.nan, dtype, order="F")
     matmul(A, B, C)
     assert rel_norm_error(C, ref.f64(A) @ ref.f64(B)) <= rtol(dtype, product=True)
 

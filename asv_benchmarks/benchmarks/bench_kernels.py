@@ -1,6 +1,7 @@
 """Per-kernel timings across sizes (float32, (features, batch) column-major)."""
 import numpy as np
 
+from fastnn.bench import crossover
 from fastnn.kernels import activations, dense, losses, optimizers
 from fastnn.kernels.matmul import matmul
 
@@ -47,6 +48,27 @@ class Dense:
         t = min(timeit.repeat(lambda: self.time_forward(n), number=20, repeat=3)) / 20
         return 2 * n ** 3 / t / 1e9
     track_forward_gflops.unit = "GFLOP/s"
+
+
+class MatmulPaths:
+    """The dense layer's three products through BLAS and through the hand-written loops
+    (n outputs x n inputs x batch n): where the crossover lies (fastnn/bench/crossover.py)."""
+    params = (["blas", "loops"], list(crossover.PRODUCTS), [16, 64, 256])
+    param_names = ["path", "product", "n"]
+
+    def setup(self, path, product, n):
+        W, X, D, dW, dX = crossover.operands(n, n)
+        fn = crossover.PATHS[path]
+        self.call = {"forward": lambda: fn(W, X, dX), "weights": lambda: fn(D, X.T, dW),
+                     "inputs": lambda: fn(W.T, D, dX)}[product]
+        self.call()
+
+    def time_product(self, path, product, n):
+        self.call()
+
+    def track_gflops(self, path, product, n):
+        return crossover.gflops(path, product, n, n, seconds=0.005)
+    track_gflops.unit = "GFLOP/s"
 
 
 class Activations:
