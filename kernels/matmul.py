@@ -5,8 +5,9 @@
                    overhead, fastest for small products
     matmul         matmul_loops up to the measured crossover in m·k·n, else matmul_blas
 
-The crossovers (DOT_FORM_LIMIT, OUTER_FORM_LIMIT, one per loop form) were measured
-with ``scripts/crossover.py`` (README, "Performance"). Every path takes contiguous A, B, C in either order. An F-ordered
+The crossovers (DOT_FORM_LIMIT, OUTER_FORM_LIMIT, one per loop form) depend on the
+BLAS the process calls: ``kernels.crossover`` picks them. Every path takes contiguous
+A, B, C in either order. An F-ordered
 C (fastnn's (features, batch) activations are the row-major (batch, features)
 arrays seen transposed) is computed as the C-ordered Cᵀ = Bᵀ · Aᵀ; transposed views
 are free. With C C-ordered, the loops take one of two forms, both reading memory
@@ -21,12 +22,7 @@ import numpy as np
 from numba.extending import overload
 
 from ._jit import kernel
-
-#: m·k·n up to which each loop form beats BLAS (scripts/crossover.py, AMD Zen 3, 2 cores:
-#: the dot form is level with BLAS at 32³ and behind at 48³; the outer form ahead up to
-#: 96³; at 128³ BLAS's two threads win both).
-DOT_FORM_LIMIT = 32 ** 3
-OUTER_FORM_LIMIT = 96 ** 3
+from .crossover import DOT_FORM_LIMIT, OUTER_FORM_LIMIT
 
 
 @kernel

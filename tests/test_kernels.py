@@ -8,6 +8,7 @@ import pytest
 import reference as ref
 from fastnn.kernels import activations as act
 from fastnn.kernels import dense, losses, optimizers
+from fastnn.kernels.crossover import DOT_FORM_LIMIT, OUTER_FORM_LIMIT
 from fastnn.kernels.matmul import matmul, matmul_blas, matmul_loops
 
 DTYPES = [np.float32, np.float64]
@@ -124,11 +125,22 @@ def test_matmul_paths_any_layout(rng, path, m, k, n, dtype, orders):
     assert rel_norm_error(C, ref.f64(A) @ ref.f64(B)) <= rtol(dtype, product=True)
 
 
+def _cube_sides(limit):
+    """(m, k, n) with m·k·n at ``limit`` (or just below) and just above it."""
+    side = max(1, round(limit ** (1 / 3)))
+    while side ** 3 > limit and side > 1:
+        side -= 1
+    return [(side, side, side), (side + 1, side, side)]
+
+
+CROSSOVER_SHAPES = _cube_sides(DOT_FORM_LIMIT) + _cube_sides(OUTER_FORM_LIMIT) + [(31, 33, 32)]
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("m,k,n", [(31, 33, 32), (33, 33, 32), (96, 96, 96), (97, 96, 96)])
+@pytest.mark.parametrize("m,k,n", CROSSOVER_SHAPES)
 @pytest.mark.parametrize("form", ["forward", "weights", "inputs"])
 def test_matmul_either_side_of_the_crossovers(rng, m, k, n, dtype, form):
-    """matmul on the dense layer's three products just below and above each limit."""
+    """matmul on the dense layer's three products at and just above each limit in use."""
     W = rng.standard_normal((m, k)).astype(dtype)
     X, D = fmat(rng, (k, n), dtype), fmat(rng, (m, n), dtype)
     if form == "forward":

@@ -1,5 +1,5 @@
 """GFLOP/s of the two matmul paths (BLAS, hand-written loops) on the dense layer's three
-products, across sizes: where the loops stop beating BLAS (the limits in kernels.matmul).
+products, across sizes: where the loops stop beating BLAS (the limits in kernels.crossover).
 
 Each product is timed inside one compiled loop of repeats, as training calls it
 (no Python per call): n outputs x n inputs x batch b, float32,
@@ -14,11 +14,15 @@ import time
 import numpy as np
 from numba import njit
 
-from fastnn.kernels.matmul import DOT_FORM_LIMIT, OUTER_FORM_LIMIT, matmul_blas, matmul_loops
+from fastnn.kernels.crossover import DOT_FORM_LIMIT, OUTER_FORM_LIMIT, OVERRIDE
+from fastnn.kernels.matmul import matmul_blas, matmul_loops
 
 PATHS = {"blas": matmul_blas, "loops": matmul_loops}
 PRODUCTS = ("forward", "weights", "inputs")
 SIZES = (4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+FORMS = {"dot": ("forward",), "outer": ("weights", "inputs")}
+#: the loops count as level with BLAS while their time is within this factor of its time
+LEVEL = 1.05
 
 
 def _repeat(path):
@@ -72,6 +76,26 @@ def measure(sizes=SIZES, batches=(None,)):
     return rows
 
 
+def crossovers(rows):
+    """{form: m·k·n limit}: for each loop form, the largest m·k·n up to which the loops'
+    time for the form's products stays within LEVEL x BLAS's at every measured size."""
+    limits = {}
+    for form, products in FORMS.items():
+        by_size = {}
+        for product, n, b, blas, loops in rows:
+            if product in products:
+                flops = 2.0 * n * n * b
+                t = by_size.setdefault(n * n * b, [0.0, 0.0])
+                t[0], t[1] = t[0] + flops / blas, t[1] + flops / loops
+        limits[form] = 0
+        for size in sorted(by_size):
+            blas_time, loops_time = by_size[size]
+            if loops_time > LEVEL * blas_time:
+                break
+            limits[form] = size
+    return limits
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
@@ -85,10 +109,14 @@ def main(argv=None):
     for product, n, b, blas, loops in rows:
         print(f"{product:<9}{n:>5}{b:>6}{n * n * b:>10}{blas:>11.1f}{loops:>11.1f}"
               f"{loops / blas:>11.2f}")
+    limits = crossovers(rows)
     print(f"matmul uses the loops up to m·k·n = {DOT_FORM_LIMIT} (dot form: forward) and "
           f"{OUTER_FORM_LIMIT} (outer form: weights, inputs)")
+    print(f"measured here: {OVERRIDE}={limits['dot']},{limits['outer']}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump([dict(zip(("product", "n", "batch", "blas", "loops"), r)) for r in rows],
-                      f, indent=1)
+            json.dump({"rows": [dict(zip(("product", "n", "batch", "blas", "loops"), r))
+                                for r in rows],
+                       "measured": limits, "used": {"dot": DOT_FORM_LIMIT,
+                                                    "outer": OUTER_FORM_LIMIT}}, f, indent=1)
     return 0
