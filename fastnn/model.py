@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 
+from fastnn.buffers import aligned_zeros
 from fastnn.history import History
 from fastnn.layers import Activation, Dense, check_positive_int
 from fastnn.optimizers import get_optimizer
@@ -124,14 +125,14 @@ class Sequential:
         self.reg_l2 = np.array(l2, dtype=np.float64)
         self.loss_code = LOSSES[self.loss_name]
         self.fused = bool(network.is_fused(self.acts[-1], self.loss_code))
-        self.params = np.zeros(offset, dtype=self.dtype)
-        self.grads = np.zeros(offset, dtype=self.dtype)
+        self.params = aligned_zeros(offset, self.dtype)
+        self.grads = aligned_zeros(offset, self.dtype)
         for l, layer in enumerate(layers):
             layer.W = network.weight_view(self.params, self.w_off, self.sizes, l)
             layer.b = network.bias_view(self.params, self.b_off, self.sizes, l)
             layer.dW = network.weight_view(self.grads, self.w_off, self.sizes, l)
             layer.db = network.bias_view(self.grads, self.b_off, self.sizes, l)
-        self._ws = np.zeros(0, dtype=self.dtype)
+        self._ws = aligned_zeros(0, self.dtype)
 
     def _init_params(self):
         rng = np.random.default_rng(self.seed)
@@ -142,7 +143,7 @@ class Sequential:
     def _workspace(self, cap):
         need = network.workspace_size(self.sizes, cap)
         if self._ws.size < need:
-            self._ws = np.zeros(need, dtype=self.dtype)
+            self._ws = aligned_zeros(need, self.dtype)
         return self._ws
 
     # ------------------------------------------------------------ properties

@@ -6,6 +6,7 @@ import numbers
 
 import numpy as np
 
+from fastnn.buffers import aligned_zeros
 from fastnn.kernels import optimizers as kernels
 
 
@@ -43,7 +44,7 @@ class Optimizer:
         n, dtype = model.params.size, model.params.dtype
         if self._owner is not model or self.state is None or self.state.shape[1] != n:
             rows = kernels.STATE_VECTORS[self.code]
-            self.state = np.zeros((rows, n), dtype=dtype)
+            self.state = aligned_zeros((rows, n), dtype)
             self.steps = 0
             self._owner = model
         return self.state
