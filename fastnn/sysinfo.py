@@ -3,8 +3,8 @@ import json
 import os
 import platform
 
-ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-            "NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER", "OMP_WAIT_POLICY", "NUMBA_CACHE_DIR")
+ENV_VARS = ("OPENBLAS_CORETYPE", "FASTNN_MATMUL_CROSSOVER", "OPENBLAS_NUM_THREADS",
+            "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER", "OMP_WAIT_POLICY", "NUMBA_CACHE_DIR")
 #: OpenBLAS core types and the widest vector extension their kernels use.
 _CORE_WIDTH = {"haswell": "avx2", "zen": "avx2", "skylakex": "avx512f", "cooperlake": "avx512f",
                "sapphirerapids": "avx512f", "sandybridge": "avx", "nehalem": "sse4_2",
@@ -63,6 +63,7 @@ def collect():
     import scipy
 
     import fastnn
+    from fastnn.kernels import crossover
 
     name, extensions = cpu()
     pools = blas_pools()
@@ -76,6 +77,8 @@ def collect():
         "llvmlite": __import__("llvmlite").__version__,
         "cpu": name, "cores": os.cpu_count(), "vector_extensions": extensions,
         "blas": pools, "fastnn_blas_threads": fastnn.get_num_threads(),
+        "matmul_loops_limits": {"dot": crossover.DOT_FORM_LIMIT,
+                                "outer": crossover.OUTER_FORM_LIMIT},
         "numba_threading_layer": layer, "numba_threads": numba.get_num_threads(),
         "environment": {k: os.environ[k] for k in ENV_VARS if k in os.environ},
         "warnings": pinned_below_cpu(pools, extensions),
@@ -95,6 +98,9 @@ def main(args=None):
         print(f"{'pool ' + str(pool['api']):<22}{pool['library']} {pool['version']}  core type "
               f"{pool['core_type']}  threads {pool['threads']}  ({pool['threading']})")
     print(f"{'fastnn BLAS threads':<22}{info['fastnn_blas_threads']}")
+    limits = info["matmul_loops_limits"]
+    print(f"{'matmul loops up to':<22}m·k·n {limits['dot']} forward, {limits['outer']} dW and dX "
+          f"(BLAS above)")
     print(f"{'numba threading':<22}{info['numba_threading_layer']}, "
           f"{info['numba_threads']} threads (fastnn's kernels are serial)")
     for key, value in info["environment"].items():

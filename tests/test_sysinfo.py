@@ -10,6 +10,9 @@ def test_collect_reports_versions_pools_and_cpu():
     for key in ("numpy", "scipy", "numba", "cpu", "blas", "numba_threading_layer"):
         assert info[key] not in (None, "")
     assert any("scipy_openblas" in p["library"] or p["api"] == "blas" for p in info["blas"])
+    from fastnn.kernels import crossover
+    assert info["matmul_loops_limits"] == {"dot": crossover.DOT_FORM_LIMIT,
+                                           "outer": crossover.OUTER_FORM_LIMIT}
 
 
 def test_warns_when_openblas_is_pinned_below_the_cpu(monkeypatch):
