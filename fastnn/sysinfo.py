@@ -4,7 +4,8 @@ import os
 import platform
 
 ENV_VARS = ("OPENBLAS_CORETYPE", "FASTNN_MATMUL_CROSSOVER", "OPENBLAS_NUM_THREADS",
-            "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER", "OMP_WAIT_POLICY", "NUMBA_CACHE_DIR")
+            "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER",
+            "OMP_WAIT_POLICY", "NUMBA_CACHE_DIR")
 #: OpenBLAS core types and the widest vector extension their kernels use.
 _CORE_WIDTH = {"haswell": "avx2", "zen": "avx2", "skylakex": "avx512f", "cooperlake": "avx512f",
                "sapphirerapids": "avx512f", "sandybridge": "avx", "nehalem": "sse4_2",
