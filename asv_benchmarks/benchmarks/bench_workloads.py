@@ -2,16 +2,7 @@
 fastnn's model, and the ratio to the GEMM floor measured in the same process."""
 import fastnn
 from fastnn.bench import contenders
-from fastnn.bench.workloads import LR, WORKLOADS, data, steps
-
-
-def build(w):
-    last = None if w.loss == "mse" else "softmax"
-    s = w.sizes
-    layers = [fastnn.Dense(s[i], s[i + 1], activation="relu" if i < len(s) - 2 else last)
-              for i in range(len(s) - 1)]
-    return fastnn.Sequential(layers, seed=0,
-                             loss="mse" if w.loss == "mse" else "categorical_crossentropy")
+from fastnn.bench.workloads import LR, WORKLOADS, build_model, data, steps
 
 
 class Workload:
@@ -22,7 +13,7 @@ class Workload:
     def setup(self, name):
         self.w = WORKLOADS[name]
         self.X, self.y = data(self.w)
-        self.model = build(self.w)
+        self.model = build_model(self.w)
         self.opt = fastnn.Adam(lr=LR)
         self.Xb, self.yb = self.X[:self.w.batch], self.y[:self.w.batch]
         self.time_epoch(name)

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from fastnn.bench.workloads import LR, WORKLOADS, data, steps
+from fastnn.bench.workloads import LR, WORKLOADS, build_model, data, steps
 
 
 def _timed(epoch, epochs):
@@ -25,13 +25,7 @@ def fastnn_run(w, epochs):
     import fastnn
 
     X, y = data(w)
-    widths = w.sizes
-    last = None if w.loss == "mse" else "softmax"
-    layers = [fastnn.Dense(widths[i], widths[i + 1],
-                           activation="relu" if i < len(widths) - 2 else last)
-              for i in range(len(widths) - 1)]
-    model = fastnn.Sequential(layers, loss="mse" if w.loss == "mse"
-                              else "categorical_crossentropy", seed=0)
+    model = build_model(w)
     # One fit call, as a user trains: its input checks run once, not once per epoch.
     # The first (untimed) epoch absorbs them; each later epoch is timed callback to
     # callback (shuffle, gather, forward, backward, update, bookkeeping).
@@ -41,16 +35,15 @@ def fastnn_run(w, epochs):
     return [b - a for a, b in zip(stamps[1:], stamps[2:])]
 
 
-def floor_run(w, epochs):
-    """The step's matrix products alone — forward per layer, dW per layer, dX for all but
-    the first — through fastnn's BLAS (Numba's np.dot), same shapes and layouts."""
+def step_products(matmul):
+    """A compiled loop running a 3-layer step's matrix products ``count`` times through
+    ``matmul``: forward per layer, dW per layer, dX for all but the first, at the
+    shapes and layouts of fastnn's step (W row-major, activations column-major)."""
     from numba import njit
 
-    from fastnn.kernels.matmul import matmul_blas as matmul
-
     @njit
-    def products(W1, W2, W3, A0, A1, A2, A3, dW1, dW2, dW3, dX1, dX2, n):
-        for _ in range(n):
+    def products(W1, W2, W3, A0, A1, A2, A3, dW1, dW2, dW3, dX1, dX2, count):
+        for _ in range(count):
             matmul(W1, A0, A1)
             matmul(W2, A1, A2)
             matmul(W3, A2, A3)
@@ -59,14 +52,26 @@ def floor_run(w, epochs):
             matmul(A2, A1.T, dW2)
             matmul(W2.T, A2, dX1)
             matmul(A1, A0.T, dW1)
+    return products
 
-    rng = np.random.default_rng(0)
+
+def product_operands(w, seed=0):
+    """Random float32 W1..W3, A0..A3, dW1..dW3, dX1, dX2 for ``step_products``."""
+    rng = np.random.default_rng(seed)
     s, b = w.sizes, w.batch
     W = [rng.standard_normal((s[i + 1], s[i]), dtype=np.float32) for i in range(3)]
     A = [np.asfortranarray(rng.standard_normal((k, b), dtype=np.float32)) for k in s]
     dW = [np.empty_like(x) for x in W]
     dX = [np.asfortranarray(np.empty((s[i], b), np.float32)) for i in (1, 2)]
-    return _timed(lambda: products(*W, *A, *dW, *dX, steps(w)), epochs)
+    return (*W, *A, *dW, *dX)
+
+
+def floor_run(w, epochs):
+    """The step's matrix products alone through fastnn's BLAS (Numba's np.dot)."""
+    from fastnn.kernels.matmul import matmul_blas
+
+    products, operands = step_products(matmul_blas), product_operands(w)
+    return _timed(lambda: products(*operands, steps(w)), epochs)
 
 
 def numpy_run(w, epochs):

@@ -28,3 +28,16 @@ def data(w, seed=0):
 
 def steps(w):
     return w.samples // w.batch
+
+
+def build_model(w, dtype="float32"):
+    """fastnn's model of workload ``w``: ReLU hidden layers, a linear output with MSE or
+    a softmax output with cross-entropy."""
+    import fastnn
+
+    s = w.sizes
+    last = None if w.loss == "mse" else "softmax"
+    layers = [fastnn.Dense(s[i], s[i + 1], activation="relu" if i < len(s) - 2 else last)
+              for i in range(len(s) - 1)]
+    return fastnn.Sequential(layers, loss="mse" if w.loss == "mse"
+                             else "categorical_crossentropy", dtype=dtype, seed=0)
