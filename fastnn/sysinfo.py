@@ -3,13 +3,11 @@ import json
 import os
 import platform
 
+from fastnn.kernels.crossover import OPENBLAS_CORE_WIDTH
+
 ENV_VARS = ("OPENBLAS_CORETYPE", "FASTNN_MATMUL_CROSSOVER", "OPENBLAS_NUM_THREADS",
             "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER",
             "OMP_WAIT_POLICY", "NUMBA_CACHE_DIR")
-#: OpenBLAS core types and the widest vector extension their kernels use.
-_CORE_WIDTH = {"haswell": "avx2", "zen": "avx2", "skylakex": "avx512f", "cooperlake": "avx512f",
-               "sapphirerapids": "avx512f", "sandybridge": "avx", "nehalem": "sse4_2",
-               "prescott": "sse3", "core2": "ssse3"}
 _ORDER = ["sse3", "ssse3", "sse4_2", "avx", "avx2", "avx512f"]
 
 
@@ -48,7 +46,7 @@ def pinned_below_cpu(pools, extensions):
     best = max((e for e in extensions if e in _ORDER), key=_ORDER.index, default=None)
     warnings = []
     for pool in pools:
-        width = _CORE_WIDTH.get(str(pool.get("core_type") or "").lower())
+        width = OPENBLAS_CORE_WIDTH.get(str(pool.get("core_type") or "").lower())
         if best and width and _ORDER.index(width) < _ORDER.index(best):
             how = ("OPENBLAS_CORETYPE=" + os.environ["OPENBLAS_CORETYPE"]
                    if os.environ.get("OPENBLAS_CORETYPE") else "its build")

@@ -7,7 +7,8 @@ Measured with ``scripts/crossover.py`` (2 cores, float32, the dense layer's prod
     AVX2   (OpenBLAS Haswell, Zen 3)  level at 32³         ahead up to 96³
     AVX-512 (OpenBLAS SkylakeX, Zen 4) level at 16³         ahead up to 8³ only:
                                       OpenBLAS's AVX-512 small-matrix kernels
-                                      reach 60-110 GFLOP/s from 16³
+                                      run 16³-64³ at 28-78 GFLOP/s forward,
+                                      60-114 dW and dX, on one core
 
 OpenBLAS picks its AVX-512 kernels when the CPU has AVX-512F, unless the environment
 pins it (``OPENBLAS_CORETYPE``) to an older core. ``FASTNN_MATMUL_CROSSOVER=dot,outer``
@@ -21,8 +22,10 @@ import numba
 
 #: (dot form, outer form) limits in m·k·n, by the vector width of the BLAS kernels
 CROSSOVERS = {"avx2": (32 ** 3, 96 ** 3), "avx512": (16 ** 3, 8 ** 3)}
-#: OpenBLAS core types with AVX-512 kernels (any other pinned type has at most AVX2)
-AVX512_CORETYPES = {"skylakex", "cooperlake", "sapphirerapids"}
+#: OpenBLAS core types (lower case) and the widest vector extension their kernels use
+OPENBLAS_CORE_WIDTH = {"haswell": "avx2", "zen": "avx2", "skylakex": "avx512f",
+                       "cooperlake": "avx512f", "sapphirerapids": "avx512f", "sandybridge": "avx",
+                       "nehalem": "sse4_2", "prescott": "sse3", "core2": "ssse3"}
 OVERRIDE = "FASTNN_MATMUL_CROSSOVER"
 
 
@@ -37,8 +40,8 @@ def blas_vector_class(avx512, coretype):
     """'avx512' or 'avx2': the widest vectors OpenBLAS uses on this CPU and core pin."""
     if not avx512:
         return "avx2"
-    if coretype and coretype.strip().lower() not in AVX512_CORETYPES:
-        return "avx2"
+    if coretype and OPENBLAS_CORE_WIDTH.get(coretype.strip().lower()) != "avx512f":
+        return "avx2"  # pinned to a core without AVX-512 kernels (or one we don't know)
     return "avx512"
 
 

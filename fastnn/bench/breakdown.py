@@ -15,13 +15,12 @@ A part timed alone runs with warmer caches than inside the step, so the parts ad
 to about the epoch, not exactly.
 """
 import argparse
-import time
 
 import numpy as np
 from numba import njit
 
 import fastnn
-from fastnn.bench.contenders import product_operands, step_products
+from fastnn.bench.contenders import product_operands, step_products, timed
 from fastnn.bench.workloads import LR, WORKLOADS, build_model, data, steps
 from fastnn.kernels import activations, losses, network, optimizers
 from fastnn.kernels.matmul import matmul, matmul_blas
@@ -111,17 +110,7 @@ def breakdown(name, repeats=5):
         "update": lambda: _update(n, adam.code, model.params, model.grads, state, hp,
                                   *regularization),
     }
-    return {part: _best(run, repeats) / n * 1e6 for part, run in parts.items()}
-
-
-def _best(run, repeats):
-    run()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
-    return best
+    return {part: min(timed(run, repeats)) / n * 1e6 for part, run in parts.items()}
 
 
 def main(argv=None):

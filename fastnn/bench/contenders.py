@@ -11,7 +11,7 @@ import numpy as np
 from fastnn.bench.workloads import LR, WORKLOADS, build_model, data, steps
 
 
-def _timed(epoch, epochs):
+def timed(epoch, epochs):
     epoch()
     times = []
     for _ in range(epochs):
@@ -21,18 +21,24 @@ def _timed(epoch, epochs):
     return times
 
 
-def fastnn_run(w, epochs):
+def fit_epoch_times(w, epochs, dtype="float32"):
+    """Seconds of each of ``epochs`` epochs of one ``fit`` call on workload ``w``, as a
+    user trains (input checks once per fit), timed callback to callback: shuffle,
+    gather, forward, backward, update, bookkeeping."""
     import fastnn
 
     X, y = data(w)
-    model = build_model(w)
-    # One fit call, as a user trains: its input checks run once, not once per epoch.
-    # The first (untimed) epoch absorbs them; each later epoch is timed callback to
-    # callback (shuffle, gather, forward, backward, update, bookkeeping).
+    model = build_model(w, dtype)
     stamps = [time.perf_counter()]
-    model.fit(X, y, epochs=epochs + 1, batch_size=w.batch, optimizer=fastnn.Adam(lr=LR),
-              verbose=0, callbacks=[lambda epoch, logs: stamps.append(time.perf_counter())])
-    return [b - a for a, b in zip(stamps[1:], stamps[2:])]
+    model.fit(X.astype(dtype, copy=False), y, epochs=epochs, batch_size=w.batch,
+              optimizer=fastnn.Adam(lr=LR), verbose=0,
+              callbacks=[lambda epoch, logs: stamps.append(time.perf_counter())])
+    return [b - a for a, b in zip(stamps, stamps[1:])]
+
+
+def fastnn_run(w, epochs):
+    # The first (untimed) epoch absorbs fit's input checks and any compilation.
+    return fit_epoch_times(w, epochs + 1)[1:]
 
 
 def step_products(matmul):
@@ -71,7 +77,7 @@ def floor_run(w, epochs):
     from fastnn.kernels.matmul import matmul_blas
 
     products, operands = step_products(matmul_blas), product_operands(w)
-    return _timed(lambda: products(*operands, steps(w)), epochs)
+    return timed(lambda: products(*operands, steps(w)), epochs)
 
 
 def numpy_run(w, epochs):
@@ -131,7 +137,7 @@ def numpy_run(w, epochs):
                 vv += 0.001 * g * g
                 p -= LR / c1 * mm / (np.sqrt(vv / c2) + 1e-8)
 
-    return _timed(epoch, epochs)
+    return timed(epoch, epochs)
 
 
 def torch_run(w, epochs):
@@ -160,7 +166,7 @@ def torch_run(w, epochs):
             loss.backward()
             opt.step()
 
-    return _timed(epoch, epochs)
+    return timed(epoch, epochs)
 
 
 def jax_run(w, epochs):
@@ -218,7 +224,7 @@ def jax_run(w, epochs):
         state["s"] = epoch(*state["s"])
         jax.block_until_ready(state["s"][0])
 
-    return _timed(run_epoch, epochs)
+    return timed(run_epoch, epochs)
 
 
 def sklearn_run(w, epochs):
@@ -236,7 +242,7 @@ def sklearn_run(w, epochs):
         else:
             model.partial_fit(X, y, classes=classes)
 
-    return _timed(epoch, epochs)
+    return timed(epoch, epochs)
 
 
 CONTENDERS = {"fastnn": fastnn_run, "floor": floor_run, "jax": jax_run, "torch": torch_run,

@@ -11,9 +11,9 @@ import json
 import statistics
 import subprocess
 import sys
-import time
 
-from fastnn.bench.workloads import LR, WORKLOADS, build_model, data, steps
+from fastnn.bench.contenders import fit_epoch_times
+from fastnn.bench.workloads import WORKLOADS, steps
 
 
 def child(name, threads, dtype, epochs):
@@ -22,14 +22,7 @@ def child(name, threads, dtype, epochs):
 
     if threads:
         fastnn.set_num_threads(threads)
-    w = WORKLOADS[name]
-    X, y = data(w)
-    model = build_model(w, dtype)
-    stamps = [time.perf_counter()]
-    model.fit(X.astype(dtype), y, epochs=epochs, batch_size=w.batch,
-              optimizer=fastnn.Adam(lr=LR), verbose=0,
-              callbacks=[lambda epoch, logs: stamps.append(time.perf_counter())])
-    return [b - a for a, b in zip(stamps, stamps[1:])]
+    return fit_epoch_times(WORKLOADS[name], epochs, dtype)
 
 
 def fresh(name, threads=0, dtype="float32", epochs=3):
