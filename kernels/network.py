@@ -1,23 +1,26 @@
-"""A whole network as flat arrays plus integer tables (DESIGN.md, "The model is data").
+"""A whole network as flat arrays plus the tables of kernels.layout (DESIGN.md, "The
+model is data"): views into the flat vectors, and the forward and backward passes of
+any depth and any mix of plain, BatchNorm and Dropout blocks.
 
-A network of L dense layers is described by
-    sizes (L+1,)   widths n_0 .. n_L
-    acts  (L,)     activation codes
-    w_off, b_off (L,)  where W_l (n_{l+1} x n_l, row-major) and b_l start in ``params``
-and every buffer of a minibatch of at most ``cap`` samples lives in one flat
-workspace ``ws``, laid out as
+Every pass takes the network ``net`` (a layout.Network) and the buffers ``buf`` (a
+``Buffers``: ``params``, ``grads``, optimizer ``state``, running ``stats`` of BatchNorm,
+workspace ``ws`` and its float64 scratch ``acc``). ``mode`` says how BatchNorm and
+Dropout behave:
 
-    [ X gather n_0 cap | T gather n_L cap | A_1 .. A_L | D_1 .. D_L ]
+    INFER          running statistics, no dropout (predict, evaluate, validation)
+    TRAIN          batch statistics and dropout, running statistics untouched
+                   (loss_and_grad: a pure function of the parameters)
+    TRAIN_UPDATE   TRAIN, and update the running statistics (each step of fit)
 
-where A_l (n_l x batch) is layer l's output and D_l the loss gradient at it
-(overwritten in place by the gradient at its pre-activation). ``grads`` has the
-layout of ``params``, so dW_l and db_l are views into it at the same offsets.
-``fused`` says the last activation and the loss are computed as one kernel from
-the logits (softmax + cross-entropy, sigmoid + binary cross-entropy).
+Dropout's mask for update ``step`` is the counter-based stream (net.key, step, block).
 """
+from collections import namedtuple
+
 from ._jit import kernel
-from .activations import IDENTITY, SIGMOID, SOFTMAX
-from .dense import backprop_delta, backprop_inputs, backprop_weights, dense_forward
+from .activations import IDENTITY, SIGMOID, SOFTMAX, derivative_inplace, row_sum
+from .batchnorm import batchnorm_backward, batchnorm_forward, batchnorm_inference, update_running
+from .dense import backprop_inputs, backprop_weights, dense_forward
+from .dropout import dropout_activation_backward, dropout_forward
 from .losses import (
     BINARY_CROSSENTROPY,
     CATEGORICAL_CROSSENTROPY,
@@ -25,16 +28,18 @@ from .losses import (
     sigmoid_binary_cross_entropy,
     softmax_cross_entropy,
 )
+from .matmul import matmul
+from .random import stream
+
+INFER, TRAIN, TRAIN_UPDATE = range(3)
+
+Buffers = namedtuple("Buffers", "params grads state stats ws acc")
 
 
 @kernel
-def workspace_size(sizes, cap):
+def workspace_size(net, cap):
     """Length of the flat workspace for minibatches of at most ``cap`` samples."""
-    L = sizes.shape[0] - 1
-    total = sizes[0] + sizes[L]
-    for l in range(1, L + 1):
-        total += 2 * sizes[l]
-    return total * cap
+    return net.ws_units * cap + net.ws_fixed
 
 
 @kernel
@@ -51,61 +56,88 @@ def matrix_view(flat, offset, rows, cols):
 
 
 @kernel
-def weight_view(flat, w_off, sizes, l):
-    """W_l (n_{l+1} x n_l, row-major) inside ``params`` or ``grads``."""
-    rows, cols = sizes[l + 1], sizes[l]
-    return flat[w_off[l]:w_off[l] + rows * cols].reshape(rows, cols)
+def weight_view(flat, net, l):
+    """W_l (n_{l+1} × n_l, row-major) inside ``params`` or ``grads``."""
+    rows, cols = net.sizes[l + 1], net.sizes[l]
+    return flat[net.w_off[l]:net.w_off[l] + rows * cols].reshape(rows, cols)
 
 
 @kernel
-def bias_view(flat, b_off, sizes, l):
+def bias_view(flat, net, l):
     """b_l (n_{l+1},) inside ``params`` or ``grads``."""
-    return flat[b_off[l]:b_off[l] + sizes[l + 1]]
+    return flat[net.b_off[l]:net.b_off[l] + net.sizes[l + 1]]
 
 
 @kernel
-def _offset_target(sizes, cap):
-    return sizes[0] * cap
+def gamma_view(flat, net, l):
+    """γ_l of BatchNorm block l inside ``params`` or ``grads``."""
+    return flat[net.g_off[l]:net.g_off[l] + net.sizes[l + 1]]
 
 
 @kernel
-def _offset_output(sizes, cap, l):
-    """Start of A_l (l = 1..L)."""
-    L = sizes.shape[0] - 1
-    off = (sizes[0] + sizes[L]) * cap
-    for k in range(1, l):
-        off += sizes[k] * cap
-    return off
+def beta_view(flat, net, l):
+    """β_l of BatchNorm block l inside ``params`` or ``grads``."""
+    n = net.sizes[l + 1]
+    return flat[net.g_off[l] + n:net.g_off[l] + 2 * n]
 
 
 @kernel
-def _offset_delta(sizes, cap, l):
-    """Start of D_l (l = 1..L)."""
-    L = sizes.shape[0] - 1
-    return _offset_output(sizes, cap, L + 1) + _offset_output(sizes, cap, l) - _offset_output(
-        sizes, cap, 1)
+def running_mean_view(stats, net, l):
+    return stats[net.r_off[l]:net.r_off[l] + net.sizes[l + 1]]
 
 
 @kernel
-def output_view(ws, sizes, cap, l, nb):
-    """A_l for a batch of nb samples."""
-    return matrix_view(ws, _offset_output(sizes, cap, l), sizes[l], nb)
+def running_var_view(stats, net, l):
+    n = net.sizes[l + 1]
+    return stats[net.r_off[l] + n:net.r_off[l] + 2 * n]
 
 
 @kernel
-def delta_view(ws, sizes, cap, l, nb):
-    """D_l for a batch of nb samples."""
-    return matrix_view(ws, _offset_delta(sizes, cap, l), sizes[l], nb)
+def output_view(ws, net, cap, l, nb):
+    """A_l (n_l × nb) for a batch of nb samples; A_0 is the gathered input X."""
+    return matrix_view(ws, net.a_unit[l] * cap, net.sizes[l], nb)
 
 
 @kernel
-def gather_batch(X, T, perm, start, nb, ws, sizes, cap):
+def target_view(ws, net, cap, nb):
+    """The gathered targets T (n_L × nb)."""
+    return matrix_view(ws, net.sizes[0] * cap, net.sizes[net.sizes.shape[0] - 1], nb)
+
+
+@kernel
+def delta_view(ws, net, cap, l, nb):
+    """D_l, the loss gradient at A_l (l = 1..L)."""
+    return matrix_view(ws, net.d_unit[l] * cap, net.sizes[l], nb)
+
+
+@kernel
+def normalized_view(ws, net, cap, l, nb):
+    """Ẑ of BatchNorm block l (n_{l+1} × nb)."""
+    return matrix_view(ws, net.h_unit[l] * cap, net.sizes[l + 1], nb)
+
+
+@kernel
+def feature_view(ws, net, cap, l, k):
+    """Per-feature buffer k (0: μ, 1: 1/σ) of BatchNorm block l."""
+    n = net.sizes[l + 1]
+    start = net.ws_units * cap + net.f_off[l] + k * n
+    return ws[start:start + n]
+
+
+@kernel
+def dropout_stream(net, step, site):
+    """The dropout stream of block ``site``'s input at update ``step``."""
+    return stream(net.key, step, site)
+
+
+@kernel
+def gather_batch(X, T, perm, start, nb, ws, net, cap):
     """Copy samples perm[start:start+nb] of X (n, n_0) and T (n, n_L) into the workspace;
     returns their (n_0, nb) and (n_L, nb) column-major views."""
-    L = sizes.shape[0] - 1
-    xb = ws[0:nb * sizes[0]].reshape(nb, sizes[0])
-    t0 = _offset_target(sizes, cap)
-    tb = ws[t0:t0 + nb * sizes[L]].reshape(nb, sizes[L])
+    L = net.sizes.shape[0] - 1
+    xb = ws[0:nb * net.sizes[0]].reshape(nb, net.sizes[0])
+    t0 = net.sizes[0] * cap
+    tb = ws[t0:t0 + nb * net.sizes[L]].reshape(nb, net.sizes[L])
     for j in range(nb):
         _copy_row(X[perm[start + j]], xb[j])
         _copy_row(T[perm[start + j]], tb[j])
@@ -119,59 +151,103 @@ def _copy_row(src, dst):
 
 
 @kernel
-def forward(params, sizes, acts, w_off, b_off, fused, X, ws, cap):
-    """Forward pass of the columns of X (n_0, nb): A_l = f_l(W_l A_{l-1} + b_l).
+def block_activation(net, l, logits):
+    """Block l's activation code as the passes apply it: identity for the last block
+    when ``logits`` (a fused output, whose loss kernel applies f)."""
+    L = net.sizes.shape[0] - 1
+    return IDENTITY if (logits and l == L - 1) else net.acts[l]
 
-    With ``fused`` the last layer stops at its logits (the fused loss applies f).
-    Returns A_L (a view into ``ws``).
-    """
-    L = sizes.shape[0] - 1
+
+@kernel
+def _batchnorm_forward(net, buf, l, Y, cap, mode, act):
+    gamma, beta = gamma_view(buf.params, net, l), beta_view(buf.params, net, l)
+    mean, istd = feature_view(buf.ws, net, cap, l, 0), feature_view(buf.ws, net, cap, l, 1)
+    if mode == INFER:
+        batchnorm_inference(Y, gamma, beta, running_mean_view(buf.stats, net, l),
+                            running_var_view(buf.stats, net, l), net.eps[l], act, mean, istd)
+        return
+    batchnorm_forward(Y, gamma, beta, net.eps[l], act,
+                      normalized_view(buf.ws, net, cap, l, Y.shape[1]), mean, istd, buf.acc)
+    if mode == TRAIN_UPDATE:
+        n = Y.shape[0]
+        update_running(running_mean_view(buf.stats, net, l), running_var_view(buf.stats, net, l),
+                       buf.acc[:n], buf.acc[n:2 * n], net.momentum[l], Y.shape[1])
+
+
+@kernel
+def forward(net, buf, X, cap, mode, step, logits):
+    """Forward pass of the columns of X (n_0, nb): A_{l+1} = f_l(W_l Ã_l + b_l) or its
+    BatchNorm form, dropping each block's input in the training modes. With input
+    dropout, X must lie in the workspace (it is dropped in place). With ``logits`` the
+    last block stops at its logits (for a fused loss, which applies f). Returns A_L."""
+    L = net.sizes.shape[0] - 1
     nb = X.shape[1]
+    training = mode != INFER
+    if training and net.drop[0] > 0.0:
+        dropout_forward(X, net.drop[0], dropout_stream(net, step, 0))
     A = X
     for l in range(L):
-        act = IDENTITY if (fused and l == L - 1) else acts[l]
-        Y = output_view(ws, sizes, cap, l + 1, nb)
-        dense_forward(weight_view(params, w_off, sizes, l), bias_view(params, b_off, sizes, l),
-                      A, act, Y)
+        Y = output_view(buf.ws, net, cap, l + 1, nb)
+        W = weight_view(buf.params, net, l)
+        act = block_activation(net, l, logits)
+        if net.norm[l]:
+            matmul(W, A, Y)
+            _batchnorm_forward(net, buf, l, Y, cap, mode, act)
+        else:
+            dense_forward(W, bias_view(buf.params, net, l), A, act, Y)
+        if training and l + 1 < L and net.drop[l + 1] > 0.0:
+            dropout_forward(Y, net.drop[l + 1], dropout_stream(net, step, l + 1))
         A = Y
     return A
 
 
 @kernel
-def output_loss(loss_code, act_last, fused, Y, T, G):
+def output_loss(net, Y, T, G):
     """Loss of the last layer's output Y against T; G = dL/dY (dL/dlogits when fused,
     in which case Y, the logits, is overwritten by the probabilities)."""
-    if fused:
-        if loss_code == CATEGORICAL_CROSSENTROPY:
+    if net.fused:
+        if net.loss == CATEGORICAL_CROSSENTROPY:
             return softmax_cross_entropy(Y, T, Y, G)
         return sigmoid_binary_cross_entropy(Y, T, Y, G)
-    return loss_value_and_grad(loss_code, Y, T, G)
+    return loss_value_and_grad(net.loss, Y, T, G)
 
 
 @kernel
-def backward(params, grads, sizes, acts, w_off, b_off, fused, X, ws, cap):
-    """Backward pass from D_L (the loss gradient at the output): fills every dW_l, db_l."""
-    L = sizes.shape[0] - 1
+def backward(net, buf, X, cap, step):
+    """Backward pass from D_L (the loss gradient at the output): fills every dW_l, db_l
+    (0 for BatchNorm blocks), dγ_l and dβ_l."""
+    L = net.sizes.shape[0] - 1
     nb = X.shape[1]
     for l in range(L - 1, -1, -1):
-        act = IDENTITY if (fused and l == L - 1) else acts[l]
-        D = delta_view(ws, sizes, cap, l + 1, nb)
-        A = output_view(ws, sizes, cap, l + 1, nb)
-        backprop_delta(act, A, D, D, bias_view(grads, b_off, sizes, l))
-        A_prev = X if l == 0 else output_view(ws, sizes, cap, l, nb)
-        backprop_weights(D, A_prev, weight_view(grads, w_off, sizes, l))
+        act = block_activation(net, l, net.fused)
+        D = delta_view(buf.ws, net, cap, l + 1, nb)
+        A = output_view(buf.ws, net, cap, l + 1, nb)
+        if l + 1 < L and net.drop[l + 1] > 0.0:
+            dropout_activation_backward(act, A, D, net.drop[l + 1],
+                                        dropout_stream(net, step, l + 1))
+        else:
+            derivative_inplace(act, A, D)
+        db = bias_view(buf.grads, net, l)
+        if net.norm[l]:
+            batchnorm_backward(D, normalized_view(buf.ws, net, cap, l, nb),
+                               gamma_view(buf.params, net, l),
+                               feature_view(buf.ws, net, cap, l, 1),
+                               gamma_view(buf.grads, net, l), beta_view(buf.grads, net, l),
+                               buf.acc)
+            db[:] = 0
+        else:
+            row_sum(D, db)
+        A_prev = X if l == 0 else output_view(buf.ws, net, cap, l, nb)
+        backprop_weights(D, A_prev, weight_view(buf.grads, net, l))
         if l > 0:
-            backprop_inputs(weight_view(params, w_off, sizes, l), D,
-                            delta_view(ws, sizes, cap, l, nb))
+            backprop_inputs(weight_view(buf.params, net, l), D, delta_view(buf.ws, net, cap, l, nb))
 
 
 @kernel
-def forward_backward(params, grads, sizes, acts, w_off, b_off, loss_code, fused, X, T, ws,
-                     cap):
+def forward_backward(net, buf, X, T, cap, mode, step):
     """Loss of one minibatch (X (n_0, nb), T (n_L, nb)) and its gradient in ``grads``."""
-    L = sizes.shape[0] - 1
-    nb = X.shape[1]
-    Y = forward(params, sizes, acts, w_off, b_off, fused, X, ws, cap)
-    loss = output_loss(loss_code, acts[L - 1], fused, Y, T, delta_view(ws, sizes, cap, L, nb))
-    backward(params, grads, sizes, acts, w_off, b_off, fused, X, ws, cap)
+    L = net.sizes.shape[0] - 1
+    Y = forward(net, buf, X, cap, mode, step, net.fused)
+    loss = output_loss(net, Y, T, delta_view(buf.ws, net, cap, L, X.shape[1]))
+    backward(net, buf, X, cap, step)
     return loss

@@ -1,34 +1,54 @@
 """Optimizers: one fused pass over the flat parameter vector each.
 
-``params``, ``grads`` and every state vector have the same length. Regularization
-is applied per segment of that vector (a layer's W has its own l1, l2; biases have
-0, 0): ``bounds[s]:bounds[s+1]`` is segment s. In the same pass that updates,
+``params``, ``grads`` and every state vector have the same length, cut into
+``Segments`` (kernels.layout): one per tensor, with its own L1 and L2 coefficients
+and ``decay`` = 1 where decoupled weight decay applies (weights, not biases or
+BatchNorm's γ and β). In the same pass that updates, each gradient element becomes
 
-    g  = grad + l1 sign(w) + l2 w              (penalty l1 |w|_1 + l2/2 |w|^2)
-    lr_t = lr / (1 + decay t)                  t = updates already made
+    g = s · clamp(grad + l1 sign(w) + l2 w, −c, c)      (penalty l1 |w|_1 + l2/2 |w|^2)
 
-    sgd        v = mu v + g;  p -= lr_t (g + mu v) if nesterov else lr_t v
-               (mu = 0: p -= lr_t g, v untouched)
-    adagrad    G += g^2;              p -= lr_t g / (sqrt(G) + eps)
-    rmsprop    E = rho E + (1-rho) g^2;  p -= lr_t g / (sqrt(E) + eps)
+with c the clip value (∞: none) and s the global-norm clip factor
+min(1, max_norm / (‖clamp(grad + penalty)‖₂ + 10⁻⁶)) (PyTorch's clip_grad_norm_; 1 when
+there is no max_norm), computed by one reduction before the update. Then, with lr the
+rate in force for update number t + 1 (kernels.schedules; t updates already made):
+
+    sgd        v = mu v + g;  p -= lr (g + mu v) if nesterov else lr v   (mu = 0: p -= lr g)
+    adagrad    G += g^2;              p -= lr g / (sqrt(G) + eps)
+    rmsprop    E = rho E + (1-rho) g^2;  p -= lr g / (sqrt(E) + eps)
     adam       m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
-               p -= lr_t (m / (1 - b1^(t+1))) / (sqrt(v / (1 - b2^(t+1))) + eps)
+               p = (1 - lr λ) p - lr (m / (1 - b1^(t+1))) / (sqrt(v / (1 - b2^(t+1))) + eps)
+               (λ = weight decay, decoupled: AdamW; λ = 0: Adam)
+    lamb       m, v as Adam;  r = m̂ / (sqrt(v̂) + eps) + λ p;  per tensor
+               p -= lr φ r,  φ = ‖p‖ / ‖r‖ (1 where either norm is 0)   (You et al. 2019)
 
 Hyperparameters and the step count are float64/int scalars; the per-element
 arithmetic runs in the vectors' dtype (as PyTorch's fused Adam does), so float32
-loops vectorize 8 lanes wide.
+loops vectorize; norms accumulate in float64.
 """
+import math
+from collections import namedtuple
+
 import numpy as np
 
 from ._jit import kernel
+from .schedules import learning_rate
 
-SGD, ADAGRAD, RMSPROP, ADAM = range(4)
+SGD, ADAGRAD, RMSPROP, ADAM, ADAMW, LAMB = range(6)
 
 #: name -> integer code understood by ``optimizer_update``.
-OPTIMIZERS = {"sgd": SGD, "adagrad": ADAGRAD, "rmsprop": RMSPROP, "adam": ADAM}
+OPTIMIZERS = {"sgd": SGD, "adagrad": ADAGRAD, "rmsprop": RMSPROP, "adam": ADAM, "adamw": ADAMW,
+              "lamb": LAMB}
 
 #: state vectors each optimizer keeps (rows of the ``state`` matrix).
-STATE_VECTORS = {SGD: 1, ADAGRAD: 1, RMSPROP: 1, ADAM: 2}
+STATE_VECTORS = {SGD: 1, ADAGRAD: 1, RMSPROP: 1, ADAM: 2, ADAMW: 2, LAMB: 2}
+
+#: An update rule as the epoch kernel reads it: the optimizer ``code``; ``hp`` its
+#: hyperparameters (a, b, c, weight decay): sgd a = momentum, b = nesterov; adagrad
+#: a = eps; rmsprop a = rho, b = eps; adam, adamw, lamb a = beta1, b = beta2, c = eps;
+#: ``schedule`` (kernels.schedules); ``clip`` = (max_norm, max_value), ∞ for none.
+Update = namedtuple("Update", "code hp schedule clip")
+
+NO_CLIP = np.inf
 
 
 @kernel(inline="always")
@@ -38,114 +58,202 @@ def regularized(g, w, l1, l2):
 
 
 @kernel(inline="always")
-def decayed_lr(lr, decay, step):
-    """lr / (1 + decay t)."""
-    return lr / (1.0 + decay * step)
+def prepared(g, w, l1, l2, clip_value, scale):
+    """scale · clamp(g + l1 sign(w) + l2 w, −clip_value, clip_value)."""
+    return scale * min(max(regularized(g, w, l1, l2), -clip_value), clip_value)
+
+
+@kernel
+def _squares(p, g, a1, a2, c):
+    total = 0.0
+    for k in range(p.shape[0]):
+        x = np.float64(min(max(regularized(g[k], p[k], a1, a2), -c), c))
+        total += x * x
+    return total
+
+
+@kernel
+def grad_norm(params, grads, seg, clip_value):
+    """‖clamp(grads + penalty gradient, ±clip_value)‖₂ over the whole vector (float64)."""
+    cast = params.dtype.type
+    c = cast(clip_value)
+    total = 0.0
+    for s in range(seg.bounds.shape[0] - 1):
+        lo, hi = seg.bounds[s], seg.bounds[s + 1]
+        total += _squares(params[lo:hi], grads[lo:hi], cast(seg.l1[s]), cast(seg.l2[s]), c)
+    return math.sqrt(total)
+
+
+@kernel
+def clip_factor(params, grads, seg, max_norm, clip_value):
+    """min(1, max_norm / (‖g‖ + 1e-6)) for the prepared gradient g; 1 when max_norm is ∞."""
+    if not math.isfinite(max_norm):
+        return 1.0
+    return min(1.0, max_norm / (grad_norm(params, grads, seg, clip_value) + 1e-6))
 
 
 # Each update loops over segments and hands each one, as slices, to a loop that
 # starts at index 0: LLVM then knows no index is negative and vectorizes it.
 
 @kernel
-def _sgd_segment(p, g, velocity, lr_t, mu, nesterov, a1, a2):
+def _sgd_segment(p, g, velocity, lr, mu, nesterov, a1, a2, c, s):
     if mu == 0:
         for k in range(p.shape[0]):
-            p[k] = p[k] - lr_t * regularized(g[k], p[k], a1, a2)
+            p[k] = p[k] - lr * prepared(g[k], p[k], a1, a2, c, s)
     elif nesterov:
         for k in range(p.shape[0]):
-            gk = regularized(g[k], p[k], a1, a2)
+            gk = prepared(g[k], p[k], a1, a2, c, s)
             v = mu * velocity[k] + gk
             velocity[k] = v
-            p[k] = p[k] - lr_t * (gk + mu * v)
+            p[k] = p[k] - lr * (gk + mu * v)
     else:
         for k in range(p.shape[0]):
-            v = mu * velocity[k] + regularized(g[k], p[k], a1, a2)
+            v = mu * velocity[k] + prepared(g[k], p[k], a1, a2, c, s)
             velocity[k] = v
-            p[k] = p[k] - lr_t * v
+            p[k] = p[k] - lr * v
 
 
 @kernel
-def sgd_update(params, grads, velocity, step, lr, momentum, nesterov, decay, bounds, l1, l2):
+def sgd_update(params, grads, velocity, lr, momentum, nesterov, seg, grad_scale, clip_value):
     """SGD, with momentum (and Nesterov's variant) when momentum > 0."""
     cast = params.dtype.type
-    lr_t, mu = cast(decayed_lr(lr, decay, step)), cast(momentum)
-    for s in range(bounds.shape[0] - 1):
-        lo, hi = bounds[s], bounds[s + 1]
+    lr_t, mu, c, s = cast(lr), cast(momentum), cast(clip_value), cast(grad_scale)
+    for k in range(seg.bounds.shape[0] - 1):
+        lo, hi = seg.bounds[k], seg.bounds[k + 1]
         _sgd_segment(params[lo:hi], grads[lo:hi], velocity[lo:hi], lr_t, mu, nesterov,
-                     cast(l1[s]), cast(l2[s]))
+                     cast(seg.l1[k]), cast(seg.l2[k]), c, s)
 
 
 @kernel
-def _scaled_segment(p, g, cache, lr_t, r, r1, e, a1, a2):
-    """cache = r cache + r1 g^2; p -= lr_t g / (sqrt(cache) + e)."""
+def _scaled_segment(p, g, cache, lr, r, r1, e, a1, a2, c, s):
+    """cache = r cache + r1 g^2; p -= lr g / (sqrt(cache) + e)."""
     for k in range(p.shape[0]):
-        gk = regularized(g[k], p[k], a1, a2)
-        c = r * cache[k] + r1 * gk * gk
-        cache[k] = c
-        p[k] = p[k] - lr_t * gk / (np.sqrt(c) + e)
+        gk = prepared(g[k], p[k], a1, a2, c, s)
+        v = r * cache[k] + r1 * gk * gk
+        cache[k] = v
+        p[k] = p[k] - lr * gk / (np.sqrt(v) + e)
 
 
 @kernel
-def adagrad_update(params, grads, cache, step, lr, eps, decay, bounds, l1, l2):
-    """Adagrad: G += g^2; p -= lr_t g / (sqrt(G) + eps)."""
+def _scaled_update(params, grads, cache, lr, rho, rho1, eps, seg, grad_scale, clip_value):
     cast = params.dtype.type
-    lr_t, one, e = cast(decayed_lr(lr, decay, step)), cast(1.0), cast(eps)
-    for s in range(bounds.shape[0] - 1):
-        lo, hi = bounds[s], bounds[s + 1]
-        _scaled_segment(params[lo:hi], grads[lo:hi], cache[lo:hi], lr_t, one, one, e,
-                        cast(l1[s]), cast(l2[s]))
-
-
-@kernel
-def rmsprop_update(params, grads, cache, step, lr, rho, eps, decay, bounds, l1, l2):
-    """RMSprop: E = rho E + (1 - rho) g^2; p -= lr_t g / (sqrt(E) + eps)."""
-    cast = params.dtype.type
-    lr_t, r, r1, e = cast(decayed_lr(lr, decay, step)), cast(rho), cast(1.0 - rho), cast(eps)
-    for s in range(bounds.shape[0] - 1):
-        lo, hi = bounds[s], bounds[s + 1]
+    lr_t, r, r1, e = cast(lr), cast(rho), cast(rho1), cast(eps)
+    c, s = cast(clip_value), cast(grad_scale)
+    for k in range(seg.bounds.shape[0] - 1):
+        lo, hi = seg.bounds[k], seg.bounds[k + 1]
         _scaled_segment(params[lo:hi], grads[lo:hi], cache[lo:hi], lr_t, r, r1, e,
-                        cast(l1[s]), cast(l2[s]))
+                        cast(seg.l1[k]), cast(seg.l2[k]), c, s)
 
 
 @kernel
-def _adam_segment(p, g, m, v, step_size, c2, b1, b1c, b2, b2c, e, a1, a2):
+def adagrad_update(params, grads, cache, lr, eps, seg, grad_scale, clip_value):
+    """Adagrad: G += g^2; p -= lr g / (sqrt(G) + eps)."""
+    _scaled_update(params, grads, cache, lr, 1.0, 1.0, eps, seg, grad_scale, clip_value)
+
+
+@kernel
+def rmsprop_update(params, grads, cache, lr, rho, eps, seg, grad_scale, clip_value):
+    """RMSprop: E = rho E + (1 - rho) g^2; p -= lr g / (sqrt(E) + eps)."""
+    _scaled_update(params, grads, cache, lr, rho, 1.0 - rho, eps, seg, grad_scale, clip_value)
+
+
+@kernel
+def _adam_segment(p, g, m, v, step_size, c2, b1, b1c, b2, b2c, e, shrink, a1, a2, c, s):
     for k in range(p.shape[0]):
-        gk = regularized(g[k], p[k], a1, a2)
+        gk = prepared(g[k], p[k], a1, a2, c, s)
         mk = b1 * m[k] + b1c * gk
         vk = b2 * v[k] + b2c * gk * gk
         m[k] = mk
         v[k] = vk
-        p[k] = p[k] - step_size * mk / (np.sqrt(vk * c2) + e)
+        p[k] = shrink * p[k] - step_size * mk / (np.sqrt(vk * c2) + e)
 
 
 @kernel
-def adam_update(params, grads, m, v, step, lr, beta1, beta2, eps, decay, bounds, l1, l2):
-    """Adam with bias correction, at update number step + 1."""
+def adam_update(params, grads, m, v, step, lr, beta1, beta2, eps, weight_decay, seg,
+                grad_scale, clip_value):
+    """Adam with bias correction at update number step + 1; with weight_decay > 0 the
+    decoupled decay of AdamW, p ← (1 − lr λ) p first, on segments with decay = 1."""
     cast = params.dtype.type
-    step_size = cast(decayed_lr(lr, decay, step) / (1.0 - beta1 ** (step + 1)))
+    step_size = cast(lr / (1.0 - beta1 ** (step + 1)))
     c2 = cast(1.0 / (1.0 - beta2 ** (step + 1)))
     b1, b1c, b2, b2c, e = cast(beta1), cast(1.0 - beta1), cast(beta2), cast(1.0 - beta2), cast(eps)
-    for s in range(bounds.shape[0] - 1):
-        lo, hi = bounds[s], bounds[s + 1]
+    c, s = cast(clip_value), cast(grad_scale)
+    for k in range(seg.bounds.shape[0] - 1):
+        lo, hi = seg.bounds[k], seg.bounds[k + 1]
+        shrink = cast(1.0 - lr * weight_decay * seg.decay[k])
         _adam_segment(params[lo:hi], grads[lo:hi], m[lo:hi], v[lo:hi], step_size, c2, b1, b1c,
-                      b2, b2c, e, cast(l1[s]), cast(l2[s]))
+                      b2, b2c, e, shrink, cast(seg.l1[k]), cast(seg.l2[k]), c, s)
+
+
+@kernel(inline="always")
+def _lamb_direction(mk, vk, w, c1, c2, e, wd):
+    """r = m̂ / (sqrt(v̂) + eps) + λ w."""
+    return mk * c1 / (np.sqrt(vk * c2) + e) + wd * w
 
 
 @kernel
-def optimizer_update(code, params, grads, state, hp, step, bounds, l1, l2):
-    """Dispatch on the optimizer code. ``hp`` = (lr, decay, a, b, c): for sgd a =
-    momentum, b = nesterov; adagrad a = eps; rmsprop a = rho, b = eps; adam a = beta1,
-    b = beta2, c = eps. ``state`` rows are the optimizer's state vectors."""
-    lr, decay = hp[0], hp[1]
+def _lamb_moments(p, g, m, v, c1, c2, b1, b1c, b2, b2c, e, wd, a1, a2, c, s):
+    """Update m and v; returns (‖p‖², ‖r‖²) in float64."""
+    wn = rn = 0.0
+    for k in range(p.shape[0]):
+        gk = prepared(g[k], p[k], a1, a2, c, s)
+        mk = b1 * m[k] + b1c * gk
+        vk = b2 * v[k] + b2c * gk * gk
+        m[k] = mk
+        v[k] = vk
+        r = np.float64(_lamb_direction(mk, vk, p[k], c1, c2, e, wd))
+        w = np.float64(p[k])
+        wn += w * w
+        rn += r * r
+    return wn, rn
+
+
+@kernel
+def _lamb_step(p, m, v, step_size, c1, c2, e, wd):
+    for k in range(p.shape[0]):
+        p[k] = p[k] - step_size * _lamb_direction(m[k], v[k], p[k], c1, c2, e, wd)
+
+
+@kernel
+def lamb_update(params, grads, m, v, step, lr, beta1, beta2, eps, weight_decay, seg,
+                grad_scale, clip_value):
+    """LAMB at update number step + 1: the Adam direction plus decay (on segments with
+    decay = 1), scaled per segment (tensor) by the trust ratio ‖p‖/‖r‖."""
+    cast = params.dtype.type
+    c1, c2 = cast(1.0 / (1.0 - beta1 ** (step + 1))), cast(1.0 / (1.0 - beta2 ** (step + 1)))
+    b1, b1c, b2, b2c, e = cast(beta1), cast(1.0 - beta1), cast(beta2), cast(1.0 - beta2), cast(eps)
+    c, s = cast(clip_value), cast(grad_scale)
+    for k in range(seg.bounds.shape[0] - 1):
+        lo, hi = seg.bounds[k], seg.bounds[k + 1]
+        p, mk, vk = params[lo:hi], m[lo:hi], v[lo:hi]
+        wd = cast(weight_decay * seg.decay[k])
+        wn, rn = _lamb_moments(p, grads[lo:hi], mk, vk, c1, c2, b1, b1c, b2, b2c, e, wd,
+                               cast(seg.l1[k]), cast(seg.l2[k]), c, s)
+        trust = math.sqrt(wn) / math.sqrt(rn) if wn > 0.0 and rn > 0.0 else 1.0
+        _lamb_step(p, mk, vk, cast(lr * trust), c1, c2, e, wd)
+
+
+@kernel
+def optimizer_update(upd, seg, params, grads, state, step):
+    """One update (number step + 1) by the rule ``upd`` (an ``Update``): the rate from
+    its schedule, the clip factor, then the optimizer's pass. ``state`` rows are the
+    optimizer's state vectors."""
+    lr = learning_rate(upd.schedule, step)
+    max_norm, clip_value = upd.clip[0], upd.clip[1]
+    scale = clip_factor(params, grads, seg, max_norm, clip_value)
+    hp, code = upd.hp, upd.code
     if code == SGD:
-        sgd_update(params, grads, state[0], step, lr, hp[2], hp[3] != 0.0, decay, bounds, l1, l2)
+        sgd_update(params, grads, state[0], lr, hp[0], hp[1] != 0.0, seg, scale, clip_value)
     elif code == ADAGRAD:
-        adagrad_update(params, grads, state[0], step, lr, hp[2], decay, bounds, l1, l2)
+        adagrad_update(params, grads, state[0], lr, hp[0], seg, scale, clip_value)
     elif code == RMSPROP:
-        rmsprop_update(params, grads, state[0], step, lr, hp[2], hp[3], decay, bounds, l1, l2)
-    else:
-        adam_update(params, grads, state[0], state[1], step, lr, hp[2], hp[3], hp[4], decay,
-                    bounds, l1, l2)
+        rmsprop_update(params, grads, state[0], lr, hp[0], hp[1], seg, scale, clip_value)
+    elif code == LAMB:
+        lamb_update(params, grads, state[0], state[1], step, lr, hp[0], hp[1], hp[2], hp[3],
+                    seg, scale, clip_value)
+    else:  # ADAM, ADAMW (Adam's weight decay hp[3] is 0)
+        adam_update(params, grads, state[0], state[1], step, lr, hp[0], hp[1], hp[2], hp[3],
+                    seg, scale, clip_value)
 
 
 @kernel
@@ -159,12 +267,13 @@ def _penalty_segment(p, g, a1, a2):
 
 
 @kernel
-def add_penalty_grad(params, grads, bounds, l1, l2):
+def add_penalty_grad(params, grads, seg):
     """grads += l1 sign(w) + l2 w per segment; returns the penalty l1|w|_1 + l2/2 |w|^2."""
     cast = params.dtype.type
     penalty = 0.0
-    for s in range(bounds.shape[0] - 1):
-        if l1[s] != 0.0 or l2[s] != 0.0:
-            lo, hi = bounds[s], bounds[s + 1]
-            penalty += _penalty_segment(params[lo:hi], grads[lo:hi], cast(l1[s]), cast(l2[s]))
+    for s in range(seg.bounds.shape[0] - 1):
+        if seg.l1[s] != 0.0 or seg.l2[s] != 0.0:
+            lo, hi = seg.bounds[s], seg.bounds[s + 1]
+            penalty += _penalty_segment(params[lo:hi], grads[lo:hi], cast(seg.l1[s]),
+                                        cast(seg.l2[s]))
     return penalty

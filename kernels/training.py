@@ -1,7 +1,21 @@
-"""Compiled loops over a whole dataset: no Python between minibatches."""
+"""Compiled loops over a whole dataset: no Python between minibatches.
+
+``net`` is a layout.Network, ``upd`` an optimizers.Update, ``buf`` a network.Buffers;
+X (n, n_0) and T (n, n_L) are row-major, one row per sample.
+"""
 from ._jit import kernel
 from .losses import count_correct
-from .network import delta_view, forward, forward_backward, gather_batch, output_loss, output_view
+from .network import (
+    INFER,
+    TRAIN,
+    TRAIN_UPDATE,
+    delta_view,
+    forward,
+    forward_backward,
+    gather_batch,
+    output_loss,
+    output_view,
+)
 from .optimizers import optimizer_update
 
 
@@ -13,63 +27,67 @@ def rows(X, start, nb):
 
 
 @kernel
-def train_epoch(X, T, perm, batch_size, params, grads, state, opt_code, hp, step, bounds, l1,
-                l2, sizes, acts, w_off, b_off, loss_code, fused, ws):
+def train_epoch(X, T, perm, batch_size, net, upd, buf, step):
     """One epoch of minibatch training, visiting the samples in the order ``perm``.
 
-    Per minibatch: gather, forward, loss, backward, regularized optimizer update.
-    X (n, n_0) and T (n, n_L) are row-major, one row per sample; the workspace holds
-    minibatches of ``batch_size``; the last minibatch may be smaller. Returns
+    Per minibatch: gather, forward (batch statistics, dropout, running statistics
+    updated), loss, backward, the update ``upd`` (schedule, clipping, regularization).
+    The workspace holds minibatches of ``batch_size``; the last may be smaller. Returns
     (sum over samples of their minibatch's loss, correct predictions, step count after).
     """
     n = perm.shape[0]
-    L = sizes.shape[0] - 1
+    L = net.sizes.shape[0] - 1
     total = 0.0
     correct = 0
     for start in range(0, n, batch_size):
         nb = min(batch_size, n - start)
-        Xb, Tb = gather_batch(X, T, perm, start, nb, ws, sizes, batch_size)
-        loss = forward_backward(params, grads, sizes, acts, w_off, b_off, loss_code, fused, Xb,
-                                Tb, ws, batch_size)
+        Xb, Tb = gather_batch(X, T, perm, start, nb, buf.ws, net, batch_size)
+        loss = forward_backward(net, buf, Xb, Tb, batch_size, TRAIN_UPDATE, step)
         total += loss * nb
-        correct += count_correct(loss_code, output_view(ws, sizes, batch_size, L, nb), Tb)
-        optimizer_update(opt_code, params, grads, state, hp, step, bounds, l1, l2)
+        correct += count_correct(net.loss, output_view(buf.ws, net, batch_size, L, nb), Tb)
+        optimizer_update(upd, net.seg, buf.params, buf.grads, buf.state, step)
         step += 1
     return total, correct, step
 
 
 @kernel
-def evaluate_batches(X, T, params, sizes, acts, w_off, b_off, loss_code, fused, ws, cap):
-    """(sum over samples of the loss, correct predictions) of the network on X, T,
-    in chunks of ``cap`` samples. Reads X and T in place."""
+def evaluate_batches(X, T, net, buf, cap):
+    """(sum over samples of the loss, correct predictions) of the network on X, T in
+    inference mode, in chunks of ``cap`` samples. Reads X and T in place."""
     n = X.shape[0]
-    L = sizes.shape[0] - 1
+    L = net.sizes.shape[0] - 1
     total = 0.0
     correct = 0
     for start in range(0, n, cap):
         nb = min(cap, n - start)
         Tb = rows(T, start, nb)
-        Y = forward(params, sizes, acts, w_off, b_off, fused, rows(X, start, nb), ws, cap)
-        loss = output_loss(loss_code, acts[L - 1], fused, Y, Tb, delta_view(ws, sizes, cap, L, nb))
+        Y = forward(net, buf, rows(X, start, nb), cap, INFER, 0, net.fused)
+        loss = output_loss(net, Y, Tb, delta_view(buf.ws, net, cap, L, nb))
         total += loss * nb
-        correct += count_correct(loss_code, Y, Tb)
+        correct += count_correct(net.loss, Y, Tb)
     return total, correct
 
 
 @kernel
-def predict_batches(X, out, params, sizes, acts, w_off, b_off, ws, cap):
-    """out (n, n_L) = the network's outputs for the rows of X, in chunks of ``cap``."""
+def predict_batches(X, out, net, buf, cap):
+    """out (n, n_L) = the network's outputs (inference mode) for the rows of X, in chunks
+    of ``cap``."""
     n = X.shape[0]
     for start in range(0, n, cap):
         nb = min(cap, n - start)
-        Y = forward(params, sizes, acts, w_off, b_off, False, rows(X, start, nb), ws, cap)
+        Y = forward(net, buf, rows(X, start, nb), cap, INFER, 0, False)
         rows(out, start, nb)[:, :] = Y
 
 
 @kernel
-def batch_loss_and_grad(X, T, params, grads, sizes, acts, w_off, b_off, loss_code, fused, ws):
-    """Loss of all rows of X, T taken as one minibatch, and its gradient in ``grads``
-    (the workspace holds X.shape[0] samples)."""
+def batch_loss_and_grad(X, T, net, buf, step):
+    """Loss of all rows of X, T taken as one minibatch in training mode (batch
+    statistics, the dropout of update ``step``; running statistics untouched), and its
+    gradient in ``grads`` (the workspace holds X.shape[0] samples)."""
     n = X.shape[0]
-    return forward_backward(params, grads, sizes, acts, w_off, b_off, loss_code, fused,
-                            rows(X, 0, n), rows(T, 0, n), ws, n)
+    Xb = rows(X, 0, n)
+    if net.drop[0] > 0.0:   # the input is dropped in place: work on a copy in ws
+        Xw = output_view(buf.ws, net, n, 0, n)
+        Xw[:, :] = Xb
+        Xb = Xw
+    return forward_backward(net, buf, Xb, rows(T, 0, n), n, TRAIN, step)

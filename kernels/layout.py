@@ -1,0 +1,112 @@
+"""A network as data: the integer and float tables every kernel reads, grouped in two
+named tuples (DESIGN.md, "Group the tables before they grow").
+
+A network is L blocks. Block l (0-based) maps A_l (n_l × batch) to A_{l+1}:
+
+    Ã_l  = dropout(A_l, drop[l])             inverted dropout of the block's input
+    Z    = W_l · Ã_l                          W_l (n_{l+1} × n_l), row-major
+    Y    = Z + b_l                            plain block
+         = γ_l ⊙ (Z − μ)/σ + β_l              BatchNorm block (b_l unused, kept at 0)
+    A_{l+1} = f_l(Y)
+
+``Network`` holds, per block: ``acts`` (activation codes), ``w_off``/``b_off`` (W_l and
+b_l in ``params``), ``norm`` (1 for a BatchNorm block), ``g_off`` (γ_l in ``params``,
+β_l right after it), ``r_off`` (running mean in ``stats``, running variance after
+it), ``momentum``/``eps`` (BatchNorm's), ``drop`` (dropout rate of the block's input);
+per activation l = 0..L: ``sizes`` (n_l); the loss code, ``fused`` (last activation and
+loss computed as one kernel from the logits), the dropout ``key``; and ``seg``, the
+``Segments`` of ``params``: one per tensor (W, b, γ, β), with its L1 and L2
+coefficients and ``decay`` = 1 where decoupled weight decay applies (weights only).
+
+The workspace ``ws`` of minibatches of at most ``cap`` samples is one flat vector:
+
+    [ X n_0 | T n_L | A_1 .. A_L | D_1 .. D_L | Ẑ of BatchNorm blocks ] × cap
+    [ μ_l, 1/σ_l of BatchNorm blocks (n_{l+1} each) ]
+
+A_l, D_l and Ẑ start at ``a_unit[l]``, ``d_unit[l]``, ``h_unit[l]`` times ``cap``
+(matrices stored column-major: column j is sample j); the per-feature buffers at
+``ws_units · cap + f_off[l]``. D_l holds the loss gradient at A_l. ``acc`` is a float64
+scratch of ``acc_size`` for the reductions of BatchNorm.
+"""
+from collections import namedtuple
+
+import numpy as np
+
+Segments = namedtuple("Segments", "bounds l1 l2 decay")
+Network = namedtuple("Network", "sizes acts w_off b_off norm g_off r_off momentum eps drop "
+                                "key loss fused a_unit d_unit h_unit f_off ws_units ws_fixed "
+                                "acc_size seg")
+
+
+def _i64(values):
+    return np.array(values, dtype=np.int64)
+
+
+def _f64(values):
+    return np.array(values, dtype=np.float64)
+
+
+def make_network(sizes, acts, norm, momentum, eps, drop, l1, l2, loss, fused, key):
+    """The ``Network`` of L blocks from per-block lists (``sizes`` has L + 1 widths), and
+    the lengths of ``params`` and ``stats``."""
+    L = len(acts)
+    w_off, b_off, g_off, r_off = [], [], [], []
+    bounds, seg_l1, seg_l2, decay = [0], [], [], []
+    n_params = n_stats = 0
+
+    def tensor(length, a1=0.0, a2=0.0, decays=0.0):
+        nonlocal n_params
+        start = n_params
+        n_params += length
+        bounds.append(n_params)
+        seg_l1.append(a1)
+        seg_l2.append(a2)
+        decay.append(decays)
+        return start
+
+    for l in range(L):
+        n_in, n_out = sizes[l], sizes[l + 1]
+        w_off.append(tensor(n_out * n_in, l1[l], l2[l], 1.0))
+        b_off.append(tensor(n_out))
+        if norm[l]:
+            g_off.append(tensor(n_out))
+            tensor(n_out)
+            r_off.append(n_stats)
+            n_stats += 2 * n_out
+        else:
+            g_off.append(-1)
+            r_off.append(-1)
+    units = sizes[0] + sizes[L]
+    a_unit, d_unit = [0], [-1]
+    for l in range(1, L + 1):
+        a_unit.append(units)
+        units += sizes[l]
+    for l in range(1, L + 1):
+        d_unit.append(units)
+        units += sizes[l]
+    h_unit, f_off, fixed = [], [], 0
+    for l in range(L):
+        if norm[l]:
+            h_unit.append(units)
+            units += sizes[l + 1]
+            f_off.append(fixed)
+            fixed += 2 * sizes[l + 1]
+        else:
+            h_unit.append(-1)
+            f_off.append(-1)
+    widest_norm = max([sizes[l + 1] for l in range(L) if norm[l]] or [0])
+    net = Network(
+        sizes=_i64(sizes), acts=_i64(acts), w_off=_i64(w_off), b_off=_i64(b_off),
+        norm=_i64(norm), g_off=_i64(g_off), r_off=_i64(r_off), momentum=_f64(momentum),
+        eps=_f64(eps), drop=_f64(drop), key=np.uint64(key), loss=np.int64(loss),
+        fused=bool(fused), a_unit=_i64(a_unit), d_unit=_i64(d_unit), h_unit=_i64(h_unit),
+        f_off=_i64(f_off), ws_units=np.int64(units), ws_fixed=np.int64(fixed),
+        acc_size=np.int64(2 * widest_norm),
+        seg=Segments(_i64(bounds), _f64(seg_l1), _f64(seg_l2), _f64(decay)))
+    return net, n_params, n_stats
+
+
+def without_penalty(seg):
+    """The same segments with L1 = L2 = 0 (for a gradient that already holds the penalty)."""
+    zeros = np.zeros_like(seg.l1)
+    return Segments(seg.bounds, zeros, zeros.copy(), seg.decay)
