@@ -1,6 +1,8 @@
 """Layer descriptions. They hold no math: a model builds them into its flat vectors,
-after which ``W``, ``b``, ``dW`` and ``db`` are views into ``model.params`` and
-``model.grads``."""
+after which ``W``, ``b``, ``dW`` and ``db`` (and BatchNorm's ``gamma``, ``beta``,
+``dgamma``, ``dbeta``) are views into ``model.params`` and ``model.grads``, and
+BatchNorm's ``running_mean`` and ``running_var`` views into ``model.stats``."""
+import math
 import numbers
 
 from fastnn.kernels.activations import ACTIVATIONS
@@ -23,6 +25,23 @@ def check_positive_int(value, argument):
     if value <= 0:
         raise ValueError(f"{argument} must be positive, got {value}")
     return int(value)
+
+
+def check_real(value, argument):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{argument} must be a real number, got {type(value).__name__}")
+    return float(value)
+
+
+def check_in_range(value, argument, low, high, *, low_open=False, high_open=False):
+    """A real ``value`` in the interval from low to high (open at the ends said)."""
+    value = check_real(value, argument)
+    above = value > low if low_open else value >= low
+    below = value < high if high_open else value <= high
+    if not (math.isfinite(value) and above and below):
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise ValueError(f"{argument} must lie in {interval}, got {value}")
+    return value
 
 
 def check_nonnegative_float(value, argument):
@@ -61,3 +80,39 @@ class Activation:
 
     def __repr__(self):
         return f"Activation({self.activation!r})"
+
+
+class BatchNorm:
+    """Batch normalization of the n features of the Dense layer before it (placed before
+    that layer's activation), with PyTorch ``BatchNorm1d`` semantics: training
+    normalizes with the minibatch mean and biased variance and updates the running
+    statistics as r = (1 − momentum)·r + momentum·stat (unbiased variance); inference
+    uses the running statistics. γ (``gamma``, initially 1) and β (``beta``, 0) are
+    parameters, never penalized or decayed; the Dense layer's bias is unused (β takes
+    its place) and stays 0."""
+
+    def __init__(self, n, momentum=0.1, eps=1e-5):
+        self.n = check_positive_int(n, "n")
+        self.momentum = check_in_range(momentum, "momentum", 0.0, 1.0, low_open=True)
+        self.eps = check_real(eps, "eps")
+        if not (math.isfinite(self.eps) and self.eps > 0.0):
+            raise ValueError(f"eps must be finite and > 0, got {self.eps}")
+        self.gamma = self.beta = self.dgamma = self.dbeta = None
+        self.running_mean = self.running_var = None
+
+    def __repr__(self):
+        return f"BatchNorm({self.n}, momentum={self.momentum:g}, eps={self.eps:g})"
+
+
+class Dropout:
+    """Inverted dropout of the layer before (or of the inputs, as the first layer):
+    during ``fit``/``train_step`` each value is zeroed with probability ``rate`` and the
+    rest scaled by 1/(1 − rate); the identity in predict and evaluate. The mask comes
+    from a counter-based stream (model seed, update count, layer, element): a run is
+    bitwise reproducible and no mask is stored."""
+
+    def __init__(self, rate):
+        self.rate = check_in_range(rate, "rate", 0.0, 1.0, high_open=True)
+
+    def __repr__(self):
+        return f"Dropout({self.rate:g})"

@@ -1,7 +1,9 @@
 """Sequential: a network described by flat vectors and integer tables.
 
-All parameters live in one vector ``params`` (each layer's W, then b); ``grads``
-has the same layout; each layer's ``W``, ``b``, ``dW``, ``db`` are views into them.
+All parameters live in one vector ``params`` (each Dense layer's W, then b, then its
+BatchNorm's γ and β); ``grads`` has the same layout; each layer's ``W``, ``b``, ``dW``,
+``db`` (``gamma``, ``beta``, ``dgamma``, ``dbeta``) are views into them, and BatchNorm's
+running statistics views into ``stats``.
 Training runs one compiled kernel per epoch (fastnn.kernels.training.train_epoch);
 this module validates input, owns the buffers and calls kernels. It holds no math.
 """
@@ -12,12 +14,14 @@ import time
 import numpy as np
 
 from fastnn.buffers import aligned_zeros
+from fastnn.callbacks import Callback
 from fastnn.history import History
-from fastnn.layers import Activation, Dense, check_positive_int
-from fastnn.optimizers import get_optimizer
+from fastnn.layers import Activation, BatchNorm, Dense, Dropout, check_positive_int
+from fastnn.optimizers import check_clip, get_optimizer
 from fastnn.validation import check_dtype, check_features, check_targets
 from fastnn.kernels import network, training
 from fastnn.kernels.activations import ACTIVATIONS
+from fastnn.kernels.layout import make_network
 from fastnn.kernels.losses import LOSSES
 from fastnn.kernels.optimizers import add_penalty_grad
 
@@ -27,51 +31,88 @@ _PROBABILITY_OUTPUTS = ("softmax", "sigmoid")
 _EVAL_CHUNK = 512
 
 
-def _fold_layers(layers):
-    """Dense layers with any following Activation folded into their activation."""
-    if isinstance(layers, (Dense, Activation)) or not hasattr(layers, "__iter__"):
-        raise TypeError("layers must be a list of Dense (and Activation) layers")
-    dense = []
+class Block:
+    """One dense block as the kernels see it: Dropout of its input (rate ``drop``), the
+    Dense layer, an optional BatchNorm, the activation (folded from the Dense or a
+    following Activation layer)."""
+
+    def __init__(self, dense, drop):
+        self.dense, self.drop, self.norm = dense, drop, None
+        self.activation = dense.activation
+
+
+def _blocks(layers):
+    """The blocks of a layer list, with every rule of their order checked."""
+    if isinstance(layers, (Dense, Activation, BatchNorm, Dropout)) or \
+            not hasattr(layers, "__iter__"):
+        raise TypeError("layers must be a list of Dense, BatchNorm, Activation and Dropout "
+                        "layers")
+    blocks, drop, previous = [], 0.0, None
     for i, layer in enumerate(layers):
+        where = f"layers[{i}]"
         if isinstance(layer, Dense):
-            dense.append(layer)
+            blocks.append(Block(layer, drop))
+            drop = 0.0
+        elif isinstance(layer, Dropout):
+            if isinstance(previous, Dropout):
+                raise ValueError(f"{where}: two Dropout layers in a row; use one with the rate "
+                                 "you want")
+            drop = layer.rate
+        elif isinstance(layer, BatchNorm):
+            if not isinstance(previous, Dense):
+                raise ValueError(f"{where}: a BatchNorm must directly follow a Dense layer")
+            block = blocks[-1]
+            if block.activation != "identity":
+                raise ValueError(f"{where}: BatchNorm normalizes a Dense layer's output before "
+                                 f"its activation, but {block.dense!r} already applies "
+                                 f"{block.activation!r}; write Dense(..., activation=None), "
+                                 f"BatchNorm(...), Activation({block.activation!r})")
+            if layer.n != block.dense.n_out:
+                raise ValueError(f"{where}: BatchNorm({layer.n}) follows {block.dense!r}, which "
+                                 f"has {block.dense.n_out} outputs; its width must match")
+            block.norm = layer
         elif isinstance(layer, Activation):
-            if not dense or dense[-1].activation != "identity":
-                raise ValueError(f"layers[{i}]: an Activation must follow a Dense layer "
-                                 "whose own activation is identity")
-            dense[-1].activation = layer.activation
+            if not isinstance(previous, (Dense, BatchNorm)) or blocks[-1].activation != "identity":
+                raise ValueError(f"{where}: an Activation must follow a Dense (or its "
+                                 "BatchNorm) whose own activation is identity")
+            blocks[-1].activation = layer.activation
         else:
-            raise TypeError(f"layers[{i}] is a {type(layer).__name__}, not a Dense or "
-                            "Activation layer")
-    if not dense:
+            raise TypeError(f"{where} is a {type(layer).__name__}, not a Dense, BatchNorm, "
+                            "Activation or Dropout layer")
+        previous = layer
+    if not blocks:
         raise ValueError("layers must contain at least one Dense layer")
-    for i in range(1, len(dense)):
-        if dense[i].n_in != dense[i - 1].n_out:
-            raise ValueError(f"layer shapes do not chain: {dense[i - 1]!r} gives "
-                             f"{dense[i - 1].n_out} outputs but {dense[i]!r} takes {dense[i].n_in}")
-    for layer in dense[:-1]:
-        if layer.activation == "softmax":
+    if isinstance(previous, Dropout):
+        raise ValueError("a Dropout cannot be the last layer: it would drop the network's "
+                         "outputs (place it before a Dense layer)")
+    for a, b in zip(blocks, blocks[1:]):
+        if b.dense.n_in != a.dense.n_out:
+            raise ValueError(f"layer shapes do not chain: {a.dense!r} gives {a.dense.n_out} "
+                             f"outputs but {b.dense!r} takes {b.dense.n_in}")
+    for block in blocks[:-1]:
+        if block.activation == "softmax":
             raise ValueError("softmax is supported as the output activation only")
-    return dense
+    return blocks
 
 
-def _initial_weights(layer, rng):
-    """He normal for ReLU-like layers, Glorot uniform otherwise (float64)."""
-    fan_in, fan_out = layer.n_in, layer.n_out
-    if layer.activation in ("relu", "softplus"):
+def _initial_weights(block, rng):
+    """He normal for ReLU-like blocks, Glorot uniform otherwise (float64)."""
+    fan_in, fan_out = block.dense.n_in, block.dense.n_out
+    if block.activation in ("relu", "softplus"):
         return rng.standard_normal((fan_out, fan_in)) * math.sqrt(2.0 / fan_in)
     limit = math.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-limit, limit, (fan_out, fan_in))
 
 
 class Sequential:
-    """A stack of dense layers trained as one compiled loop.
+    """A stack of dense blocks trained as one compiled loop.
 
-    Parameters: ``layers`` (Dense, optionally followed by Activation layers),
-    ``loss`` ("mse", "binary_crossentropy", "categorical_crossentropy"), ``dtype``
-    ("float32" or "float64"), ``seed`` (initial weights; also the default
-    shuffling seed of ``fit``) and ``device`` ("cpu", or "cuda" to train and infer on a
-    GPU — or the CUDA simulator — with fastnn.kernels.cuda; see fastnn.device).
+    Parameters: ``layers`` (Dense layers, each optionally followed by BatchNorm and/or
+    Activation, with Dropout before any Dense), ``loss`` ("mse", "binary_crossentropy",
+    "categorical_crossentropy"), ``dtype`` ("float32" or "float64"), ``seed`` (initial
+    weights and the dropout stream; also the default shuffling seed of ``fit``) and
+    ``device`` ("cpu", or "cuda" to train and infer on a GPU — or the CUDA simulator —
+    with fastnn.kernels.cuda; see fastnn.device).
     """
 
     def __init__(self, layers, *, loss="mse", dtype="float32", seed=None, device="cpu"):
@@ -80,12 +121,14 @@ class Sequential:
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; choose from {sorted(LOSSES)}")
         self.dtype = check_dtype(dtype)
-        self.layers = _fold_layers(list(layers) if hasattr(layers, "__iter__") else layers)
+        layers = list(layers) if hasattr(layers, "__iter__") else layers
+        self.blocks = _blocks(layers)
+        self.layers = layers
         self.loss_name = loss
-        if loss != "mse" and self.layers[-1].activation not in _PROBABILITY_OUTPUTS:
+        if loss != "mse" and self.blocks[-1].activation not in _PROBABILITY_OUTPUTS:
             raise ValueError(f"loss {loss!r} needs probabilities: give the last layer "
                              f"activation 'softmax' or 'sigmoid', not "
-                             f"{self.layers[-1].activation!r}")
+                             f"{self.blocks[-1].activation!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
             raise TypeError(f"seed must be an integer or None, got {type(seed).__name__}")
         if device not in ("cpu", "cuda"):
@@ -102,74 +145,95 @@ class Sequential:
 
     # ------------------------------------------------------------------ layout
     def _build(self):
-        layers = self.layers
-        self.sizes = np.array([layers[0].n_in] + [l.n_out for l in layers], dtype=np.int64)
-        self.acts = np.array([ACTIVATIONS[l.activation] for l in layers], dtype=np.int64)
-        w_off, b_off, bounds, l1, l2 = [], [], [0], [], []
-        offset = 0
-        for layer in layers:
-            w_off.append(offset)
-            offset += layer.n_out * layer.n_in
-            b_off.append(offset)
-            bounds.append(offset)
-            l1.append(layer.l1)
-            l2.append(layer.l2)
-            offset += layer.n_out
-            bounds.append(offset)
-            l1.append(0.0)
-            l2.append(0.0)
-        self.w_off = np.array(w_off, dtype=np.int64)
-        self.b_off = np.array(b_off, dtype=np.int64)
-        self.reg_bounds = np.array(bounds, dtype=np.int64)
-        self.reg_l1 = np.array(l1, dtype=np.float64)
-        self.reg_l2 = np.array(l2, dtype=np.float64)
-        self.loss_code = LOSSES[self.loss_name]
-        self.fused = bool(network.is_fused(self.acts[-1], self.loss_code))
-        self.params = aligned_zeros(offset, self.dtype)
-        self.grads = aligned_zeros(offset, self.dtype)
-        for l, layer in enumerate(layers):
-            layer.W = network.weight_view(self.params, self.w_off, self.sizes, l)
-            layer.b = network.bias_view(self.params, self.b_off, self.sizes, l)
-            layer.dW = network.weight_view(self.grads, self.w_off, self.sizes, l)
-            layer.db = network.bias_view(self.grads, self.b_off, self.sizes, l)
+        blocks = self.blocks
+        sizes = [blocks[0].dense.n_in] + [b.dense.n_out for b in blocks]
+        acts = [ACTIVATIONS[b.activation] for b in blocks]
+        loss_code = LOSSES[self.loss_name]
+        key = np.random.SeedSequence(self.seed, spawn_key=(1,)).generate_state(1, np.uint64)[0]
+        self.net, n_params, n_stats = make_network(
+            sizes, acts, [int(b.norm is not None) for b in blocks],
+            [b.norm.momentum if b.norm else 0.0 for b in blocks],
+            [b.norm.eps if b.norm else 0.0 for b in blocks], [b.drop for b in blocks],
+            [b.dense.l1 for b in blocks], [b.dense.l2 for b in blocks], loss_code,
+            network.is_fused(acts[-1], loss_code), key)
+        self.params = aligned_zeros(n_params, self.dtype)
+        self.grads = aligned_zeros(n_params, self.dtype)
+        self.stats = aligned_zeros(n_stats, self.dtype)
+        net = self.net
+        for l, block in enumerate(blocks):
+            dense, norm = block.dense, block.norm
+            dense.W = network.weight_view(self.params, net, l)
+            dense.b = network.bias_view(self.params, net, l)
+            dense.dW = network.weight_view(self.grads, net, l)
+            dense.db = network.bias_view(self.grads, net, l)
+            if norm is not None:
+                norm.gamma = network.gamma_view(self.params, net, l)
+                norm.beta = network.beta_view(self.params, net, l)
+                norm.dgamma = network.gamma_view(self.grads, net, l)
+                norm.dbeta = network.beta_view(self.grads, net, l)
+                norm.running_mean = network.running_mean_view(self.stats, net, l)
+                norm.running_var = network.running_var_view(self.stats, net, l)
         self._ws = aligned_zeros(0, self.dtype)
+        self._acc = np.zeros(max(1, int(net.acc_size)))
+        self._no_state = aligned_zeros((1, 0), self.dtype)
 
     def _init_params(self):
         rng = np.random.default_rng(self.seed)
-        for layer in self.layers:
-            layer.W[...] = _initial_weights(layer, rng)
-            layer.b[...] = 0
+        for block in self.blocks:
+            block.dense.W[...] = _initial_weights(block, rng)
+            block.dense.b[...] = 0
+            if block.norm is not None:
+                for array, value in ((block.norm.gamma, 1), (block.norm.beta, 0),
+                                     (block.norm.running_mean, 0), (block.norm.running_var, 1)):
+                    array[...] = value
 
-    def _workspace(self, cap):
-        need = network.workspace_size(self.sizes, cap)
+    def _buffers(self, cap, state=None):
+        """The kernels' ``Buffers``, with a workspace for minibatches of ``cap``."""
+        need = network.workspace_size(self.net, cap)
         if self._ws.size < need:
             self._ws = aligned_zeros(need, self.dtype)
-        return self._ws
+        return network.Buffers(self.params, self.grads,
+                               self._no_state if state is None else state, self.stats,
+                               self._ws, self._acc)
 
     # ------------------------------------------------------------ properties
     @property
     def n_inputs(self):
-        return int(self.sizes[0])
+        return int(self.net.sizes[0])
 
     @property
     def n_outputs(self):
-        return int(self.sizes[-1])
+        return int(self.net.sizes[-1])
 
     @property
     def is_classifier(self):
         return self.loss_name != "mse"
+
+    @property
+    def dense_layers(self):
+        """The Dense layers, in order."""
+        return [block.dense for block in self.blocks]
+
+    @property
+    def has_batchnorm(self):
+        return any(block.norm is not None for block in self.blocks)
 
     def _xy(self, X, y, xname="X", yname="y"):
         X = check_features(X, self.n_inputs, self.dtype, xname)
         T = check_targets(y, X.shape[0], self.n_outputs, self.loss_name, self.dtype, yname)
         return X, T
 
-    def _kernel_tables(self):
-        return self.sizes, self.acts, self.w_off, self.b_off
+    def _check_batch_statistics(self, n, batch_size, argument):
+        """BatchNorm's training statistics need at least 2 samples in every minibatch."""
+        if self.has_batchnorm and (min(n, batch_size) < 2 or n % batch_size == 1):
+            raise ValueError(f"{argument}: with BatchNorm every training minibatch needs at "
+                             f"least 2 samples, but {n} samples in minibatches of {batch_size} "
+                             f"leave one of 1; change {argument}")
 
     # ------------------------------------------------------------- inference
     def forward(self, X):
-        """The network's outputs f_L(...f_1(W_1 x + b_1)...) for each row of X: (n, n_outputs)."""
+        """The network's outputs f_L(...f_1(W_1 x + b_1)...) for each row of X: (n, n_outputs).
+        BatchNorm uses its running statistics; Dropout is the identity."""
         X = check_features(X, self.n_inputs, self.dtype)
         cap = min(X.shape[0], _EVAL_CHUNK)
         if self.device == "cuda":
@@ -177,8 +241,7 @@ class Sequential:
 
             return device.forward(self, X, cap)
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        training.predict_batches(X, out, self.params, *self._kernel_tables(),
-                                 self._workspace(cap), cap)
+        training.predict_batches(X, out, self.net, self._buffers(cap), cap)
         return out
 
     def predict_proba(self, X):
@@ -200,7 +263,7 @@ class Sequential:
 
     def evaluate(self, X, y):
         """{"loss": mean loss over the samples (without the penalty), and "accuracy"
-        for classifiers}."""
+        for classifiers}, in inference mode."""
         X, T = self._xy(X, y)
         return self._evaluate(X, T)
 
@@ -214,8 +277,7 @@ class Sequential:
             from fastnn import device
 
             return device.evaluate(self, X, T, cap)
-        return training.evaluate_batches(X, T, self.params, *self._kernel_tables(),
-                                         self.loss_code, self.fused, self._workspace(cap), cap)
+        return training.evaluate_batches(X, T, self.net, self._buffers(cap), cap)
 
     def _metrics(self, total, correct, n):
         result = {"loss": total / n}
@@ -228,62 +290,80 @@ class Sequential:
 
     # ------------------------------------------------------------- gradients
     def penalty(self):
-        """The regularization term l1·|W|₁ + l2/2·|W|² summed over layers."""
+        """The regularization term l1·|W|₁ + l2/2·|W|² summed over the Dense layers."""
         return sum(l.l1 * float(np.abs(l.W, dtype=np.float64).sum())
                    + 0.5 * l.l2 * float(np.square(l.W, dtype=np.float64).sum())
-                   for l in self.layers)
+                   for l in self.dense_layers)
 
-    def loss_and_grad(self, X, y):
-        """The objective on (X, y) as one batch — mean loss plus the penalty — and its
-        gradient written into ``grads`` (so into every layer's dW, db)."""
+    def loss_and_grad(self, X, y, *, step=0):
+        """The training objective on (X, y) as one minibatch — mean loss plus the penalty —
+        and its gradient written into ``grads`` (every layer's dW, db, dgamma, dbeta).
+        Training mode: BatchNorm normalizes with the batch's statistics (its running
+        statistics are left unchanged) and Dropout drops with the stream of update number
+        ``step`` + 1 (``fit`` at step t draws the same mask for the same batch)."""
         X, T = self._xy(X, y)
-        n = X.shape[0]
-        ws = self._workspace(n)
-        loss = training.batch_loss_and_grad(X, T, self.params, self.grads,
-                                            *self._kernel_tables(), self.loss_code, self.fused, ws)
-        return loss + add_penalty_grad(self.params, self.grads, self.reg_bounds, self.reg_l1,
-                                       self.reg_l2)
+        step = _check_step(step)
+        self._check_batch_statistics(X.shape[0], X.shape[0], "X")
+        buf = self._buffers(X.shape[0])
+        loss = training.batch_loss_and_grad(X, T, self.net, buf, step)
+        return loss + add_penalty_grad(self.params, self.grads, self.net.seg)
 
-    def loss(self, X, y):
-        """The objective on (X, y): mean loss plus the penalty."""
-        X, T = self._xy(X, y)
-        return self._evaluate(X, T)["loss"] + self.penalty()
+    def loss(self, X, y, *, training=False, step=0):
+        """The objective on (X, y): mean loss plus the penalty. ``training=False``: in
+        inference mode (running statistics, no dropout); ``training=True``: exactly the
+        objective ``loss_and_grad`` differentiates (grads are left unchanged)."""
+        if not training:
+            X, T = self._xy(X, y)
+            return self._evaluate(X, T)["loss"] + self.penalty()
+        saved = self.grads.copy()
+        try:
+            return self.loss_and_grad(X, y, step=step)
+        finally:
+            np.copyto(self.grads, saved)
 
-    def train_step(self, X, y, optimizer):
-        """One optimizer step on (X, y) as a minibatch, exactly as ``fit`` makes it.
-        Returns the minibatch loss before the update (without the penalty)."""
+    def train_step(self, X, y, optimizer, *, clip_norm=None, clip_value=None):
+        """One optimizer step on (X, y) as a minibatch, exactly as ``fit`` makes it
+        (running statistics updated). Returns the minibatch loss before the update
+        (without the penalty)."""
         X, T = self._xy(X, y)
         optimizer = get_optimizer(optimizer)
+        clip = check_clip(clip_norm, clip_value)
         n = X.shape[0]
-        state = optimizer.bind(self)
+        self._check_batch_statistics(n, n, "X")
+        buf = self._buffers(n, optimizer.bind(self))
         loss, _, optimizer.steps = training.train_epoch(
-            X, T, np.arange(n), n, self.params, self.grads, state, optimizer.code,
-            optimizer.hyperparameters(), optimizer.steps, self.reg_bounds, self.reg_l1,
-            self.reg_l2, *self._kernel_tables(), self.loss_code, self.fused, self._workspace(n))
+            X, T, np.arange(n), n, self.net, optimizer.update_rule(clip), buf, optimizer.steps)
         return loss / n
 
     # --------------------------------------------------------------- training
     def fit(self, X, y, *, epochs=1, batch_size=32, optimizer=None, shuffle=True,
-            validation_data=None, seed=None, verbose=1, callbacks=(), early_stopping=None):
+            validation_data=None, seed=None, verbose=1, callbacks=(), early_stopping=None,
+            clip_norm=None, clip_value=None):
         """Minibatch training; returns a History of per-epoch ``loss``, ``val_loss``
-        (and ``accuracy``, ``val_accuracy`` for classifiers).
+        (and ``accuracy``, ``val_accuracy`` for classifiers) and ``lr``.
 
         Each epoch (one compiled call) shuffles the samples (``shuffle=True``), then for
-        each minibatch of ``batch_size`` (the last may be smaller) runs forward, loss,
-        backward and the regularized ``optimizer`` update. ``loss`` is the mean over
-        samples of their minibatch's loss, taken before each update. ``seed`` fixes the
-        shuffling (default: drawn from the model's seed). ``callbacks`` are called as
-        ``cb(epoch, logs)`` after each epoch; one returning True stops training.
-        ``early_stopping=k`` (needs ``validation_data``) stops after k epochs without a
-        lower ``val_loss`` and restores the parameters of the best epoch
-        (``history.best_epoch``); the optimizer keeps its latest state.
-        Everything is validated before the first update; a diverging run (non-finite
-        loss) stops with FloatingPointError.
+        each minibatch of ``batch_size`` (the last may be smaller) runs forward (BatchNorm
+        with batch statistics, Dropout active), loss, backward and the ``optimizer``
+        update: penalty gradient, then clipping — each element to ±``clip_value``, then
+        the whole gradient to global L2 norm ``clip_norm`` (PyTorch's clip_grad_norm_) —
+        then the optimizer's rule at the rate its schedule gives. ``loss`` is the mean
+        over samples of their minibatch's loss, taken before each update; ``lr`` the rate
+        in force at the end of the epoch. ``seed`` fixes the shuffling (default: drawn
+        from the model's seed). ``callbacks``: plain callables ``cb(epoch, logs)`` or
+        fastnn.Callback objects (such as ReduceLROnPlateau), called after each epoch; one
+        returning True stops training. ``early_stopping=k`` (needs ``validation_data``)
+        stops after k epochs without a lower ``val_loss`` and restores the parameters
+        and running statistics of the best epoch (``history.best_epoch``); the optimizer
+        keeps its latest state. Everything is validated before the first update; a
+        diverging run (non-finite loss) stops with FloatingPointError.
         """
         X, T = self._xy(X, y)
         epochs = check_positive_int(epochs, "epochs")
         batch_size = min(check_positive_int(batch_size, "batch_size"), X.shape[0])
+        self._check_batch_statistics(X.shape[0], batch_size, "batch_size")
         optimizer = get_optimizer(optimizer)
+        clip = check_clip(clip_norm, clip_value)
         val = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
@@ -302,22 +382,26 @@ class Sequential:
         for cb in callbacks:
             if not callable(cb):
                 raise TypeError(f"callbacks must be callables, got {type(cb).__name__}")
+        for cb in callbacks:
+            if isinstance(cb, Callback):
+                cb.on_train_begin(self, optimizer, val is not None)
 
         rng = np.random.default_rng(seed) if seed is not None else self._rng
         if self.device == "cuda":
             from fastnn import device
 
-            epochs_run = device.fit(self, X, T, val, epochs, batch_size, optimizer, shuffle, rng,
-                                    _EVAL_CHUNK)
+            epochs_run = device.fit(self, X, T, val, epochs, batch_size, optimizer, clip,
+                                    shuffle, rng, _EVAL_CHUNK)
         else:
-            epochs_run = self._fit_cpu(X, T, val, epochs, batch_size, optimizer, shuffle, rng)
+            epochs_run = self._fit_cpu(X, T, val, epochs, batch_size, optimizer, clip, shuffle,
+                                       rng)
         n = X.shape[0]
         history = History()
-        best_params, best_loss, since_best = None, math.inf, 0
+        best, best_loss, since_best = None, math.inf, 0
         if early_stopping is not None:
-            best_params = self.params.copy()
+            best = (self.params.copy(), self.stats.copy())
         started = time.perf_counter()
-        for epoch, (total, correct, val_sums, copy_params) in enumerate(epochs_run):
+        for epoch, (total, correct, val_sums, copy_state) in enumerate(epochs_run):
             logs = self._metrics(total, correct, n)
             if not math.isfinite(logs["loss"]):
                 epochs_run.close()
@@ -326,16 +410,18 @@ class Sequential:
             if val_sums is not None:
                 for key, value in self._metrics(*val_sums, val[0].shape[0]).items():
                     logs["val_" + key] = value
+            logs["lr"] = optimizer.current_lr()
             logs["time"], started = time.perf_counter() - started, time.perf_counter()
             history.append(epoch, logs)
             if verbose:
-                shown = "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if k != "time")
+                shown = "  ".join(f"{k} {v:.4g}" if k == "lr" else f"{k} {v:.4f}"
+                                  for k, v in logs.items() if k != "time")
                 print(f"epoch {epoch + 1}/{epochs}  {shown}  ({logs['time']:.2f} s)", flush=True)
             stop = any([bool(cb(epoch, logs)) for cb in callbacks])
             if early_stopping is not None:
                 if logs["val_loss"] < best_loss:
                     best_loss, since_best, history.best_epoch = logs["val_loss"], 0, epoch
-                    copy_params(best_params)
+                    copy_state(*best)
                 else:
                     since_best += 1
                     stop = stop or since_best >= early_stopping
@@ -343,28 +429,36 @@ class Sequential:
                 break
         epochs_run.close()
         if early_stopping is not None:
-            np.copyto(self.params, best_params)
+            np.copyto(self.params, best[0])
+            np.copyto(self.stats, best[1])
         return history
 
-    def _fit_cpu(self, X, T, val, epochs, batch_size, optimizer, shuffle, rng):
+    def _copy_state(self, params, stats):
+        np.copyto(params, self.params)
+        np.copyto(stats, self.stats)
+
+    def _fit_cpu(self, X, T, val, epochs, batch_size, optimizer, clip, shuffle, rng):
         """Per epoch, one compiled call; yields (loss sum, correct, validation sums or
-        None, a function copying the parameters out)."""
-        state = optimizer.bind(self)
-        hp = optimizer.hyperparameters()
-        ws = self._workspace(batch_size)
+        None, a function copying the parameters and running statistics out)."""
+        buf = self._buffers(batch_size, optimizer.bind(self))
+        rule = optimizer.update_rule(clip)
         perm = np.arange(X.shape[0], dtype=np.int64)
         for _ in range(epochs):
             if shuffle:
                 rng.shuffle(perm)
             total, correct, optimizer.steps = training.train_epoch(
-                X, T, perm, batch_size, self.params, self.grads, state, optimizer.code, hp,
-                optimizer.steps, self.reg_bounds, self.reg_l1, self.reg_l2,
-                *self._kernel_tables(), self.loss_code, self.fused, ws)
+                X, T, perm, batch_size, self.net, optimizer.refresh(rule), buf, optimizer.steps)
             val_sums = None if val is None else self._evaluate_sums(*val)
-            yield total, correct, val_sums, lambda out: np.copyto(out, self.params)
+            yield total, correct, val_sums, self._copy_state
 
     def __repr__(self):
         layers = ", ".join(repr(l) for l in self.layers)
         device = "" if self.device == "cpu" else f", device={self.device!r}"
         return (f"Sequential([{layers}], loss={self.loss_name!r}, "
                 f"dtype={np.dtype(self.dtype).name!r}, seed={self.seed!r}{device})")
+
+
+def _check_step(step):
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+        raise ValueError(f"step must be an integer >= 0, got {step!r}")
+    return int(step)

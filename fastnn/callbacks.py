@@ -1,0 +1,74 @@
+"""Callbacks of ``fit``. A plain callable ``cb(epoch, logs)`` is called after each epoch
+(returning True stops training); a ``Callback`` also learns, before the first update,
+which model and optimizer it serves, and may check that ``fit`` gives it what it needs.
+"""
+import math
+
+from fastnn.layers import check_in_range, check_positive_int
+
+
+class Callback:
+    """Base class. ``on_train_begin`` runs after ``fit`` has validated its arguments and
+    before any kernel; ``on_epoch_end(epoch, logs)`` after each epoch (True stops)."""
+
+    def on_train_begin(self, model, optimizer, has_validation):
+        self.model, self.optimizer = model, optimizer
+
+    def on_epoch_end(self, epoch, logs):
+        return False
+
+    def __call__(self, epoch, logs):
+        return self.on_epoch_end(epoch, logs)
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiply the learning rate by ``factor`` when ``monitor`` has not improved for
+    ``patience`` epochs (never below ``min_lr``). Improvement means lower by more than
+    ``min_delta`` (higher, for a monitor named like an accuracy). With a schedule as
+    the optimizer's rate, the schedule's output is scaled (``optimizer.lr_scale``)."""
+
+    def __init__(self, factor=0.1, patience=10, min_lr=0.0, monitor="val_loss", min_delta=0.0):
+        self.factor = check_in_range(factor, "factor", 0.0, 1.0, low_open=True, high_open=True)
+        self.patience = check_positive_int(patience, "patience")
+        self.min_lr = check_in_range(min_lr, "min_lr", 0.0, math.inf, high_open=True)
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor must be a string, got {type(monitor).__name__}")
+        self.monitor = monitor
+        self.min_delta = check_in_range(min_delta, "min_delta", 0.0, math.inf, high_open=True)
+        self.maximize = "accuracy" in monitor
+        self.best, self.wait = None, 0
+
+    def on_train_begin(self, model, optimizer, has_validation):
+        super().on_train_begin(model, optimizer, has_validation)
+        metrics = ["loss", "accuracy"] if model.is_classifier else ["loss"]
+        available = metrics + (["val_" + m for m in metrics] if has_validation else [])
+        if self.monitor not in available:
+            need = " (it needs validation_data)" if self.monitor.startswith("val_") else ""
+            raise ValueError(f"ReduceLROnPlateau: monitor {self.monitor!r} is not logged by "
+                             f"this fit{need}; choose from {available}")
+        self.best, self.wait = None, 0
+
+    def _improved(self, value):
+        if self.best is None:
+            return True
+        if self.maximize:
+            return value > self.best + self.min_delta
+        return value < self.best - self.min_delta
+
+    def on_epoch_end(self, epoch, logs):
+        value = logs[self.monitor]
+        if self._improved(value):
+            self.best, self.wait = value, 0
+            return False
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.wait = 0
+            current = self.optimizer.current_lr()
+            target = max(current * self.factor, self.min_lr)
+            if 0.0 < target < current:
+                self.optimizer.lr_scale *= target / current
+        return False
+
+    def __repr__(self):
+        return (f"ReduceLROnPlateau(factor={self.factor:g}, patience={self.patience}, "
+                f"min_lr={self.min_lr:g}, monitor={self.monitor!r})")
