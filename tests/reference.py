@@ -76,17 +76,52 @@ def regularized(g, w, l1, l2):
     return g + l1 * np.sign(w) + l2 * w
 
 
-def optimizer_steps(name, p, grads, hp, segments, steps0=0):
+def learning_rate(schedule, t):
+    """The schedules' formulas, written out: schedule = (name, lr, *constants)."""
+    name, lr = schedule[0], schedule[1]
+    if name == "inverse_time":
+        return lr / (1 + schedule[2] * t)
+    if name == "step":
+        return lr * schedule[3] ** (t // schedule[2])
+    if name == "exponential":
+        return lr * schedule[2] ** t
+    total, warmup, min_lr = schedule[2:5]
+    if t < warmup:
+        return lr * t / warmup
+    if t < total:
+        return min_lr + (lr - min_lr) * (1 + np.cos(np.pi * (t - warmup) / (total - warmup))) / 2
+    return min_lr
+
+
+def clipped(g, clip_norm=None, clip_value=None):
+    """Each element to ±clip_value, then the whole vector to norm clip_norm (PyTorch's
+    clip_grad_norm_: factor max_norm / (norm + 1e-6) when below 1)."""
+    if clip_value is not None:
+        g = np.clip(g, -clip_value, clip_value)
+    if clip_norm is not None:
+        g = g * min(1.0, clip_norm / (np.sqrt((g * g).sum()) + 1e-6))
+    return g
+
+
+def optimizer_steps(name, p, grads, hp, segments, steps0=0, clip_norm=None, clip_value=None):
     """Apply the updates for each gradient in ``grads`` in turn; returns (p, state).
-    ``segments`` is a list of (start, stop, l1, l2)."""
+    ``segments`` is a list of (start, stop, l1, l2[, decays]); ``hp`` holds lr (a number
+    or a schedule tuple for ``learning_rate``), decay and the optimizer's constants."""
     p = f64(p).copy()
-    lr, decay = hp["lr"], hp.get("decay", 0.0)
+    lr = hp["lr"]
     s1, s2 = np.zeros_like(p), np.zeros_like(p)
+    wd = hp.get("weight_decay", 0.0)
     for t, g in enumerate(grads, start=steps0):
         g = f64(g).copy()
-        for start, stop, l1, l2 in segments:
+        decays = np.zeros_like(p)
+        for start, stop, l1, l2, *decay in segments:
             g[start:stop] = regularized(g[start:stop], p[start:stop], l1, l2)
-        lr_t = lr / (1 + decay * t)
+            decays[start:stop] = decay[0] if decay else 0.0
+        g = clipped(g, clip_norm, clip_value)
+        if isinstance(lr, tuple):
+            lr_t = learning_rate(lr, t)
+        else:
+            lr_t = lr / (1 + hp.get("decay", 0.0) * t)
         if name == "sgd":
             mu = hp.get("momentum", 0.0)
             if mu == 0:
@@ -100,10 +135,59 @@ def optimizer_steps(name, p, grads, hp, segments, steps0=0):
         elif name == "rmsprop":
             s1 = hp["rho"] * s1 + (1 - hp["rho"]) * g * g
             p -= lr_t * g / (np.sqrt(s1) + hp["eps"])
-        elif name == "adam":
+        elif name in ("adam", "adamw"):
             b1, b2 = hp["beta1"], hp["beta2"]
+            p *= 1 - lr_t * wd * decays                       # decoupled decay first
             s1 = b1 * s1 + (1 - b1) * g
             s2 = b2 * s2 + (1 - b2) * g * g
             mhat, vhat = s1 / (1 - b1 ** (t + 1)), s2 / (1 - b2 ** (t + 1))
             p -= lr_t * mhat / (np.sqrt(vhat) + hp["eps"])
+        elif name == "lamb":
+            b1, b2 = hp["beta1"], hp["beta2"]
+            s1 = b1 * s1 + (1 - b1) * g
+            s2 = b2 * s2 + (1 - b2) * g * g
+            mhat, vhat = s1 / (1 - b1 ** (t + 1)), s2 / (1 - b2 ** (t + 1))
+            r = mhat / (np.sqrt(vhat) + hp["eps"]) + wd * decays * p
+            for start, stop, *_ in segments:            # one trust ratio per tensor
+                w_norm = np.linalg.norm(p[start:stop])
+                r_norm = np.linalg.norm(r[start:stop])
+                trust = w_norm / r_norm if w_norm > 0 and r_norm > 0 else 1.0
+                p[start:stop] -= lr_t * trust * r[start:stop]
     return p, (s1, s2)
+
+
+def splitmix64_keep(key, step, site, rate, count):
+    """Dropout's keep mask, element by element, with Python's unbounded integers."""
+    M, G = 2 ** 64, 0x9E3779B97F4A7C15
+
+    def mix(z):
+        z %= M
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) % M
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) % M
+        return z ^ (z >> 31)
+    start = mix(key + G * (mix(step) ^ site))
+    threshold = int(rate * 2 ** 64)
+    return np.array([mix(start + G * (e + 1)) >= threshold for e in range(count)])
+
+
+def batchnorm_train(Z, gamma, beta, eps):
+    """Training-mode batch normalization of each row of Z: (Y, Ẑ, mean, biased var)."""
+    Z = f64(Z)
+    mean = Z.mean(axis=1)
+    var = ((Z - mean[:, None]) ** 2).mean(axis=1)
+    Zhat = (Z - mean[:, None]) / np.sqrt(var[:, None] + eps)
+    return f64(gamma)[:, None] * Zhat + f64(beta)[:, None], Zhat, mean, var
+
+
+def batchnorm_backward(dY, Z, gamma, eps):
+    """(dZ, dgamma, dbeta) through training-mode batch normalization, row by row with the
+    explicit Jacobian J_jk = dy_j/dz_k = γ/σ (δ_jk − 1/n − ẑ_j ẑ_k / n)."""
+    dY, Z = f64(dY), f64(Z)
+    _, Zhat, _, var = batchnorm_train(Z, gamma, np.zeros_like(f64(gamma)), eps)
+    n = Z.shape[1]
+    dZ = np.empty_like(Z)
+    for i in range(Z.shape[0]):
+        h = Zhat[i]
+        J = f64(gamma)[i] / np.sqrt(var[i] + eps) * (np.eye(n) - 1.0 / n - np.outer(h, h) / n)
+        dZ[i] = J.T @ dY[i]
+    return dZ, (dY * Zhat).sum(axis=1), dY.sum(axis=1)

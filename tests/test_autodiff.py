@@ -41,7 +41,7 @@ def test_compiled_backprop_equals_reverse_mode_graph():
     loss = 0.0
     for x, y in zip(X, Y):
         a = [ad.Var(v) for v in x]
-        for layer, w_off, b_off in zip(model.layers, model.w_off, model.b_off):
+        for layer, w_off, b_off in zip(model.layers, model.net.w_off, model.net.b_off):
             W = lambda i, k: params[w_off + i * layer.n_in + k]  # noqa: E731
             a = [acts[layer.activation](sum((W(i, k) * a[k] for k in range(layer.n_in)),
                                             params[b_off + i])) for i in range(layer.n_out)]

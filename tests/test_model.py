@@ -166,7 +166,8 @@ def test_fit_history_and_resumed_optimizer_state():
     opt = fastnn.SGD(lr=0.05)
     hist = model.fit(X, y, epochs=4, batch_size=10, optimizer=opt, validation_data=(X, y),
                      verbose=0)
-    assert sorted(hist.history) == ["loss", "time", "val_loss"] and hist.epoch == [0, 1, 2, 3]
+    assert sorted(hist.history) == ["loss", "lr", "time", "val_loss"] and hist.epoch == [0, 1, 2, 3]
+    assert hist.history["lr"] == [0.05] * 4
     assert opt.steps == 40
     model.fit(X, y, epochs=1, batch_size=30, optimizer=opt, verbose=0)
     assert opt.steps == 44  # 100 samples in minibatches of 30: 30, 30, 30, 10
@@ -188,8 +189,9 @@ def test_activation_layer_folds_into_dense():
     model = fastnn.Sequential([fastnn.Dense(3, 4), fastnn.Activation("tanh"),
                                fastnn.Dense(4, 2), fastnn.Activation("softmax")],
                               loss="categorical_crossentropy", seed=0)
-    assert [l.activation for l in model.layers] == ["tanh", "softmax"]
-    assert model.fused
+    assert [b.activation for b in model.blocks] == ["tanh", "softmax"]
+    assert [l.activation for l in model.dense_layers] == ["identity", "identity"]  # not mutated
+    assert model.net.fused
 
 
 def test_outputs_are_finite_for_huge_logits():

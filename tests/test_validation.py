@@ -43,13 +43,21 @@ BAD_FIT = [
     ("batch_size", dict(batch_size=2.5)),
     ("epochs", dict(epochs=0)),
     ("epochs", dict(epochs=-1)),
-    ("optimizer", dict(optimizer="adamw")),
+    ("optimizer", dict(optimizer="adamax")),
     ("optimizer", dict(optimizer=3)),
     ("validation_data", dict(validation_data=(X,))),
     ("validation_data[0]", dict(validation_data=(with_nan(X), y))),
     ("validation_data[1]", dict(validation_data=(X, y + 3))),
     ("shuffle", dict(shuffle="yes")),
     ("seed", dict(seed=1.5)),
+    ("clip_norm", dict(clip_norm=0)),
+    ("clip_norm", dict(clip_norm=-1.0)),
+    ("clip_norm", dict(clip_norm=float("nan"))),
+    ("clip_value", dict(clip_value=0.0)),
+    ("clip_value", dict(clip_value="1")),
+    ("monitor", dict(callbacks=[fastnn.ReduceLROnPlateau(0.5, 2)])),   # no validation_data
+    ("monitor", dict(callbacks=[fastnn.ReduceLROnPlateau(0.5, 2, monitor="val_acc")],
+                     validation_data=(X, y))),
 ]
 
 
@@ -110,6 +118,40 @@ def test_predict_validates():
     (lambda: fastnn.RMSprop(rho=2), "rho"),
     (lambda: fastnn.Adagrad(eps=0), "eps"),
     (lambda: fastnn.SGD(decay=-1), "decay"),
+    (lambda: fastnn.Dropout(1.0), "rate"),
+    (lambda: fastnn.Dropout(-0.1), "rate"),
+    (lambda: fastnn.Dropout("0.5"), "rate"),
+    (lambda: fastnn.BatchNorm(4, momentum=0.0), "momentum"),
+    (lambda: fastnn.BatchNorm(4, momentum=1.5), "momentum"),
+    (lambda: fastnn.BatchNorm(4, eps=0.0), "eps"),
+    (lambda: fastnn.BatchNorm(4, eps=-1e-5), "eps"),
+    (lambda: fastnn.BatchNorm(0), "n"),
+    (lambda: fastnn.AdamW(weight_decay=-0.01), "weight_decay"),
+    (lambda: fastnn.Lamb(weight_decay=-1.0), "weight_decay"),
+    (lambda: fastnn.Lamb(beta2=1.0), "beta2"),
+    (lambda: fastnn.CosineDecay(1e-3, total_steps=100, warmup_steps=101), "warmup_steps"),
+    (lambda: fastnn.CosineDecay(1e-3, total_steps=0), "total_steps"),
+    (lambda: fastnn.CosineDecay(1e-3, total_steps=10, min_lr=1.0), "min_lr"),
+    (lambda: fastnn.StepDecay(1e-3, step_size=0), "step_size"),
+    (lambda: fastnn.StepDecay(1e-3, step_size=5, gamma=0), "gamma"),
+    (lambda: fastnn.ExponentialDecay(0.0, 0.9), "lr"),
+    (lambda: fastnn.ExponentialDecay(1e-3, 1.5), "gamma"),
+    (lambda: fastnn.Adam(lr="cosine"), "lr"),                        # wrong schedule type
+    (lambda: fastnn.SGD(lr=fastnn.Adam()), "lr"),
+    (lambda: fastnn.Adam(lr=fastnn.StepDecay(1e-3, 10), decay=0.1), "decay"),
+    (lambda: fastnn.ReduceLROnPlateau(factor=1.0), "factor"),
+    (lambda: fastnn.ReduceLROnPlateau(factor=0.5, patience=0), "patience"),
+    (lambda: fastnn.ReduceLROnPlateau(min_lr=-1), "min_lr"),
+    (lambda: fastnn.Sequential([fastnn.Dense(4, 3), fastnn.BatchNorm(5)]), "width"),
+    (lambda: fastnn.Sequential([fastnn.BatchNorm(4), fastnn.Dense(4, 3)]), "BatchNorm"),
+    (lambda: fastnn.Sequential([fastnn.Dense(4, 3, activation="relu"), fastnn.BatchNorm(3)]),
+     "before its activation"),
+    (lambda: fastnn.Sequential([fastnn.Dense(4, 3), fastnn.Dropout(0.1)]), "last layer"),
+    (lambda: fastnn.Sequential([fastnn.Dropout(0.1), fastnn.Dropout(0.2), fastnn.Dense(4, 3)]),
+     "in a row"),
+    (lambda: fastnn.Sequential([fastnn.Dense(4, 3), fastnn.Dropout(0.1),
+                                fastnn.Activation("relu"), fastnn.Dense(3, 1)]), "Activation"),
+    (lambda: fastnn.Sequential([fastnn.Dense(4, 3), fastnn.Dropout(0.5)]), "Dropout"),
 ])
 def test_constructors_reject_bad_arguments(build, argument):
     with pytest.raises((ValueError, TypeError), match=argument):
@@ -122,3 +164,42 @@ def test_float64_input_to_float32_model_overflowing_is_rejected():
     big[0, 0] = 1e300  # finite in float64, inf in the model's float32
     with pytest.raises(ValueError, match="X"):
         model.fit(big, y, epochs=1, verbose=0)
+
+
+def batchnorm_model():
+    return fastnn.Sequential([fastnn.Dropout(0.1), fastnn.Dense(4, 8), fastnn.BatchNorm(8),
+                              fastnn.Activation("relu"), fastnn.Dropout(0.2),
+                              fastnn.Dense(8, 3, activation="softmax")],
+                             loss="categorical_crossentropy", seed=0)
+
+
+@pytest.mark.parametrize("argument,overrides", [
+    ("batch_size", dict(batch_size=1)),           # BatchNorm needs 2 samples per batch
+    ("batch_size", dict(batch_size=19)),          # 20 samples: the last minibatch holds 1
+    ("clip_norm", dict(clip_norm=0.0)),
+    ("optimizer", dict(optimizer=fastnn.CosineDecay(1e-3, 10))),
+])
+def test_fit_with_remedies_rejects_bad_input_and_changes_nothing(argument, overrides):
+    model = batchnorm_model()
+    before, stats = model.params.copy(), model.stats.copy()
+    opt = fastnn.AdamW(lr=fastnn.CosineDecay(1e-3, total_steps=50, warmup_steps=5))
+    kwargs = dict(epochs=2, batch_size=4, optimizer=opt, verbose=0, clip_norm=1.0)
+    kwargs.update(overrides)
+    with pytest.raises((ValueError, TypeError), match=argument):
+        model.fit(X, y, **kwargs)
+    np.testing.assert_array_equal(model.params, before)
+    np.testing.assert_array_equal(model.stats, stats)
+    assert opt.steps == 0 and opt.state is None
+
+
+def test_single_sample_steps_with_batchnorm_are_rejected():
+    model = batchnorm_model()
+    before, stats, grads = model.params.copy(), model.stats.copy(), model.grads.copy()
+    for call in (lambda: model.train_step(X[:1], y[:1], fastnn.Adam()),
+                 lambda: model.loss_and_grad(X[:1], y[:1])):
+        with pytest.raises(ValueError, match="BatchNorm"):
+            call()
+    np.testing.assert_array_equal(model.params, before)
+    np.testing.assert_array_equal(model.stats, stats)
+    np.testing.assert_array_equal(model.grads, grads)
+    assert model.predict(X[:1]).shape == (1,)   # inference on one sample is fine
