@@ -1,12 +1,11 @@
 """The reference workloads of the performance issue: step and epoch time through
 fastnn's model, and the ratio to the GEMM floor measured in the same process."""
-import fastnn
 from fastnn.bench import contenders
-from fastnn.bench.workloads import LR, WORKLOADS, build_model, data, steps
+from fastnn.bench.workloads import WORKLOADS, build_model, data, fit_options, steps
 
 
 class Workload:
-    params = ["bike", "mnist", "wide"]
+    params = ["bike", "mnist", "mnist-regularized", "wide"]
     param_names = ["workload"]
     timeout = 300
 
@@ -14,17 +13,18 @@ class Workload:
         self.w = WORKLOADS[name]
         self.X, self.y = data(self.w)
         self.model = build_model(self.w)
-        self.opt = fastnn.Adam(lr=LR)
+        # the optimizer, and a regularized workload's clipping: fit and train_step take both
+        self.options = fit_options(self.w)
         self.Xb, self.yb = self.X[:self.w.batch], self.y[:self.w.batch]
         self.time_epoch(name)
         self.time_step(name)
 
     def time_epoch(self, name):
-        self.model.fit(self.X, self.y, epochs=1, batch_size=self.w.batch, optimizer=self.opt,
-                       verbose=0)
+        self.model.fit(self.X, self.y, epochs=1, batch_size=self.w.batch, verbose=0,
+                       **self.options)
 
     def time_step(self, name):
-        self.model.train_step(self.Xb, self.yb, self.opt)
+        self.model.train_step(self.Xb, self.yb, **self.options)
 
     def track_floor_ratio(self, name):
         """fastnn's ms/step over the GEMM floor's, best of 2 epochs each, same process."""

@@ -1,9 +1,10 @@
 """``fastnn bench`` / ``scripts/compare.py``: fastnn against the GEMM floor and its
-peers — JAX (whole epoch in one jit-compiled lax.scan), PyTorch eager with fused Adam,
-plain NumPy and scikit-learn — each contender in its own fresh process, rounds
-alternating between contenders, medians and spread over rounds, ratios taken in the
-same run. Peers that are not installed are skipped. OPENBLAS_CORETYPE is removed from
-every contender's environment (as on a user's machine) unless --pinned is given.
+peers — JAX (whole epoch in one jit-compiled lax.scan), PyTorch eager with fused Adam
+(AdamW), plain NumPy and scikit-learn (these two not on the regularized workload) — each
+contender in its own fresh process, rounds alternating between contenders, medians and
+spread over rounds, ratios taken in the same run. Peers that are not installed are
+skipped. OPENBLAS_CORETYPE is removed from every contender's environment (as on a user's
+machine) unless --pinned is given.
 """
 import argparse
 import importlib.util
@@ -52,7 +53,8 @@ def measure(workloads, contenders, rounds, epochs, env, log=print):
 
 
 def table(results, title):
-    lines = [title, f"{'workload':<10}{'contender':<10}{'ms/step':>10}{'spread':>22}"
+    width = max([len("workload")] + [len(w) for w in results]) + 2
+    lines = [title, f"{'workload':<{width}}{'contender':<10}{'ms/step':>10}{'spread':>22}"
                     f"{'/ floor':>9}{'/ fastnn':>10}"]
     for w, per in results.items():
         med = {c: statistics.median(v) for c, v in per.items() if v}
@@ -60,13 +62,14 @@ def table(results, title):
             spread = f"{min(per[c]):.4f} - {max(per[c]):.4f}"
             floor = value / med["floor"] if "floor" in med else float("nan")
             rel = value / med["fastnn"] if "fastnn" in med else float("nan")
-            lines.append(f"{w:<10}{c:<10}{value:>10.4f}{spread:>22}{floor:>9.2f}{rel:>10.2f}")
+            lines.append(f"{w:<{width}}{c:<10}{value:>10.4f}{spread:>22}{floor:>9.2f}"
+                         f"{rel:>10.2f}")
     return "\n".join(lines)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="fastnn bench", description=__doc__)
-    parser.add_argument("--workloads", default="bike,mnist,wide")
+    parser.add_argument("--workloads", default="bike,mnist,mnist-regularized,wide")
     parser.add_argument("--contenders", default=",".join(CONTENDERS))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per process")

@@ -12,112 +12,148 @@ its own compiled loop over an epoch's minibatches (µs per step, best of ``repea
     update         the optimizer (Adam) over the flat parameter vector
 
 A part timed alone runs with warmer caches than inside the step, so the parts add up
-to about the epoch, not exactly.
+to about the epoch, not exactly. ``--remedies`` instead times whole steps of a workload
+with each remedy of its regularized form alone (BatchNorm, Dropout, AdamW, clip_norm),
+none and all: what each adds per step.
 """
 import argparse
+import time
 
 import numpy as np
 from numba import njit
 
 import fastnn
 from fastnn.bench.contenders import product_operands, step_products, timed
-from fastnn.bench.workloads import LR, WORKLOADS, build_model, data, steps
+from fastnn.bench.workloads import (CLIP_NORM, DROPOUT, LR, WEIGHT_DECAY, WORKLOADS, build_model,
+                                    data, steps)
 from fastnn.kernels import activations, losses, network, optimizers
 from fastnn.kernels.matmul import matmul, matmul_blas
 from fastnn.kernels.training import train_epoch
 
 
 @njit
-def _gather(n, X, T, perm, nb, ws, sizes):
+def _gather(n, X, T, perm, nb, ws, net):
     for i in range(n):
-        network.gather_batch(X, T, perm, i * nb, nb, ws, sizes, nb)
+        network.gather_batch(X, T, perm, i * nb, nb, ws, net, nb)
 
 
 @njit
-def _epilogues(n, params, sizes, acts, b_off, fused, ws, nb):
-    L = sizes.shape[0] - 1
+def _epilogues(n, net, params, ws, nb):
+    L = net.sizes.shape[0] - 1
     for _ in range(n):
         for l in range(L):
-            act = activations.IDENTITY if (fused and l == L - 1) else acts[l]
-            activations.bias_activation_forward(network.output_view(ws, sizes, nb, l + 1, nb),
-                                                network.bias_view(params, b_off, sizes, l), act)
+            activations.bias_activation_forward(network.output_view(ws, net, nb, l + 1, nb),
+                                                network.bias_view(params, net, l),
+                                                network.block_activation(net, l, net.fused))
 
 
 @njit
-def _loss(n, sizes, acts, loss_code, fused, ws, nb):
-    L = sizes.shape[0] - 1
+def _loss(n, net, ws, nb):
+    L = net.sizes.shape[0] - 1
     for _ in range(n):
-        T = network.matrix_view(ws, sizes[0] * nb, sizes[L], nb)
-        Y = network.output_view(ws, sizes, nb, L, nb)
-        network.output_loss(loss_code, acts[L - 1], fused, Y, T,
-                            network.delta_view(ws, sizes, nb, L, nb))
+        network.output_loss(net, network.output_view(ws, net, nb, L, nb),
+                            network.target_view(ws, net, nb, nb),
+                            network.delta_view(ws, net, nb, L, nb))
 
 
 @njit
-def _deltas(n, grads, sizes, acts, b_off, fused, ws, nb):
-    L = sizes.shape[0] - 1
+def _deltas(n, net, grads, ws, nb):
+    L = net.sizes.shape[0] - 1
     for _ in range(n):
         for l in range(L - 1, -1, -1):
-            act = activations.IDENTITY if (fused and l == L - 1) else acts[l]
-            A = network.output_view(ws, sizes, nb, l + 1, nb)
-            D = network.delta_view(ws, sizes, nb, l + 1, nb)
-            activations.activation_backward_bias(act, A, D, D,
-                                                 network.bias_view(grads, b_off, sizes, l))
+            D = network.delta_view(ws, net, nb, l + 1, nb)
+            activations.activation_backward_bias(network.block_activation(net, l, net.fused),
+                                                 network.output_view(ws, net, nb, l + 1, nb),
+                                                 D, D, network.bias_view(grads, net, l))
 
 
 @njit
-def _count(n, sizes, loss_code, ws, nb):
-    L = sizes.shape[0] - 1
+def _count(n, net, ws, nb):
+    L = net.sizes.shape[0] - 1
     correct = 0
     for _ in range(n):
-        T = network.matrix_view(ws, sizes[0] * nb, sizes[L], nb)
-        correct += losses.count_correct(loss_code, network.output_view(ws, sizes, nb, L, nb), T)
+        correct += losses.count_correct(net.loss, network.output_view(ws, net, nb, L, nb),
+                                        network.target_view(ws, net, nb, nb))
     return correct
 
 
 @njit
-def _update(n, code, params, grads, state, hp, bounds, l1, l2):
+def _update(n, upd, seg, params, grads, state):
     for i in range(n):
-        optimizers.optimizer_update(code, params, grads, state, hp, 1 + i, bounds, l1, l2)
+        optimizers.optimizer_update(upd, seg, params, grads, state, 1 + i)
 
 
 def breakdown(name, repeats=5):
     """{part: µs per step} for workload ``name``."""
     w = WORKLOADS[name]
+    if w.regularized:
+        raise ValueError(f"{name}: the breakdown times the plain workloads' step only; "
+                         "--remedies times what each remedy adds")
     X, y = data(w)
     model, adam = build_model(w), fastnn.Adam(lr=LR)
     model.fit(X, y, epochs=1, batch_size=w.batch, optimizer=adam, verbose=0)
     X, T = model._xy(X, y)
-    state, hp, ws = adam.bind(model), adam.hyperparameters(), model._workspace(w.batch)
-    sizes, acts, w_off, b_off = model._kernel_tables()
+    buf, upd, net = model._buffers(w.batch, adam.bind(model)), adam.update_rule(), model.net
     perm = np.random.default_rng(1).permutation(X.shape[0]).astype(np.int64)
     n, nb = steps(w), w.batch
-    regularization = (model.reg_bounds, model.reg_l1, model.reg_l2)
     operands = product_operands(w)
     products, floor = step_products(matmul), step_products(matmul_blas)
     parts = {
-        "epoch": lambda: train_epoch(X, T, perm, nb, model.params, model.grads, state,
-                                     adam.code, hp, 1, *regularization, sizes, acts, w_off,
-                                     b_off, model.loss_code, model.fused, ws),
+        "epoch": lambda: train_epoch(X, T, perm, nb, net, upd, buf, 1),
         "products": lambda: products(*operands, n),
         "floor": lambda: floor(*operands, n),
-        "gather": lambda: _gather(n, X, T, perm, nb, ws, sizes),
-        "epilogues": lambda: _epilogues(n, model.params, sizes, acts, b_off, model.fused, ws,
-                                        nb),
-        "loss": lambda: _loss(n, sizes, acts, model.loss_code, model.fused, ws, nb),
-        "delta + db": lambda: _deltas(n, model.grads, sizes, acts, b_off, model.fused, ws, nb),
-        "count": lambda: _count(n, sizes, model.loss_code, ws, nb),
-        "update": lambda: _update(n, adam.code, model.params, model.grads, state, hp,
-                                  *regularization),
+        "gather": lambda: _gather(n, X, T, perm, nb, buf.ws, net),
+        "epilogues": lambda: _epilogues(n, net, buf.params, buf.ws, nb),
+        "loss": lambda: _loss(n, net, buf.ws, nb),
+        "delta + db": lambda: _deltas(n, net, buf.grads, buf.ws, nb),
+        "count": lambda: _count(n, net, buf.ws, nb),
+        "update": lambda: _update(n, upd, net.seg, buf.params, buf.grads, buf.state),
     }
     return {part: min(timed(run, repeats)) / n * 1e6 for part, run in parts.items()}
+
+
+#: the remedies of a regularized workload, one at a time and all together:
+#: (BatchNorm, Dropout, AdamW instead of Adam, clip_norm)
+REMEDIES = {"none": (False, False, False, False), "batchnorm": (True, False, False, False),
+            "dropout": (False, True, False, False), "adamw": (False, False, True, False),
+            "clip_norm": (False, False, False, True), "all": (True, True, True, True)}
+
+
+def remedies(name, rounds=3, epochs=2):
+    """{variant: ms per step} of workload ``name`` with each remedy of its regularized
+    form alone (and none, and all), fit epoch to epoch in this process, the variants
+    alternating over ``rounds``; the median over rounds of each variant's best epoch."""
+    w = WORKLOADS[name]._replace(regularized=False)
+    X, y = data(w)
+    results = {variant: [] for variant in REMEDIES}
+    for r in range(rounds):
+        for variant in (list(REMEDIES) if r % 2 == 0 else list(REMEDIES)[::-1]):
+            norm, drop, adamw, clip = REMEDIES[variant]
+            model = build_model(w, batchnorm=norm, dropout=DROPOUT if drop else 0.0)
+            opt = (fastnn.AdamW(lr=LR, weight_decay=WEIGHT_DECAY) if adamw
+                   else fastnn.Adam(lr=LR))
+            stamps = []
+            model.fit(X, y, epochs=epochs + 1, batch_size=w.batch, optimizer=opt, verbose=0,
+                      clip_norm=CLIP_NORM if clip else None,
+                      callbacks=[lambda epoch, logs: stamps.append(time.perf_counter())])
+            results[variant].append(min(np.diff(stamps)) / steps(w) * 1e3)
+    return {variant: float(np.median(times)) for variant, times in results.items()}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", default="bike,mnist")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--remedies", action="store_true",
+                        help="instead: ms/step with each remedy of mnist-regularized alone")
     args = parser.parse_args(argv)
+    if args.remedies:
+        for name in args.workloads.split(","):
+            times = remedies(name, args.repeats)
+            for variant, ms in times.items():
+                extra = ms - times["none"]
+                print(f"{name:<7}{variant:<11}{ms:9.4f} ms/step  {extra * 1e3:+8.1f} µs")
+        return 0
     for name in args.workloads.split(","):
         for part, us in breakdown(name, args.repeats).items():
             print(f"{name:<7}{part:<12}{us:10.2f} µs/step")
