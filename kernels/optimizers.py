@@ -169,14 +169,20 @@ def rmsprop_update(params, grads, cache, lr, rho, eps, seg, grad_scale, clip_val
     _scaled_update(params, grads, cache, lr, rho, 1.0 - rho, eps, seg, grad_scale, clip_value)
 
 
+@kernel(inline="always")
+def _moments(gk, m, v, k, b1, b1c, b2, b2c):
+    """m[k] = b1 m[k] + (1 - b1) g; v[k] = b2 v[k] + (1 - b2) g^2; returns both."""
+    mk = b1 * m[k] + b1c * gk
+    vk = b2 * v[k] + b2c * gk * gk
+    m[k] = mk
+    v[k] = vk
+    return mk, vk
+
+
 @kernel
 def _adam_segment(p, g, m, v, step_size, c2, b1, b1c, b2, b2c, e, shrink, a1, a2, c, s):
     for k in range(p.shape[0]):
-        gk = prepared(g[k], p[k], a1, a2, c, s)
-        mk = b1 * m[k] + b1c * gk
-        vk = b2 * v[k] + b2c * gk * gk
-        m[k] = mk
-        v[k] = vk
+        mk, vk = _moments(prepared(g[k], p[k], a1, a2, c, s), m, v, k, b1, b1c, b2, b2c)
         p[k] = shrink * p[k] - step_size * mk / (np.sqrt(vk * c2) + e)
 
 
@@ -208,11 +214,7 @@ def _lamb_moments(p, g, m, v, c1, c2, b1, b1c, b2, b2c, e, wd, a1, a2, c, s):
     """Update m and v; returns (‖p‖², ‖r‖²) in float64."""
     wn = rn = 0.0
     for k in range(p.shape[0]):
-        gk = prepared(g[k], p[k], a1, a2, c, s)
-        mk = b1 * m[k] + b1c * gk
-        vk = b2 * v[k] + b2c * gk * gk
-        m[k] = mk
-        v[k] = vk
+        mk, vk = _moments(prepared(g[k], p[k], a1, a2, c, s), m, v, k, b1, b1c, b2, b2c)
         r = np.float64(_lamb_direction(mk, vk, p[k], c1, c2, e, wd))
         w = np.float64(p[k])
         wn += w * w

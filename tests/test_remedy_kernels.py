@@ -126,17 +126,23 @@ def bn_inputs(rng, shape, dtype):
     return Z, gamma, beta
 
 
+def bn_forward(Z, gamma, beta, eps, name):
+    """The training pass on a copy of Z: (Y, Ẑ, μ, 1/σ, acc)."""
+    Y = Z.copy(order="F")
+    Zhat = np.empty_like(Z)
+    mean, istd = np.empty(Z.shape[0], Z.dtype), np.empty(Z.shape[0], Z.dtype)
+    acc = np.empty(2 * Z.shape[0])
+    bn.batchnorm_forward(Y, gamma, beta, eps, act.ACTIVATIONS[name], Zhat, mean, istd, acc)
+    return Y, Zhat, mean, istd, acc
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("name", ELEMENTWISE)
 def test_batchnorm_forward(rng, name, shape, dtype):
     Z, gamma, beta = bn_inputs(rng, shape, dtype)
     eps = 1e-5
-    Y = Z.copy(order="F")
-    Zhat = np.empty_like(Z)
-    mean, istd = np.empty(shape[0], dtype), np.empty(shape[0], dtype)
-    acc = np.empty(2 * shape[0])
-    bn.batchnorm_forward(Y, gamma, beta, eps, act.ACTIVATIONS[name], Zhat, mean, istd, acc)
+    Y, Zhat, mean, istd, acc = bn_forward(Z, gamma, beta, eps, name)
     y, zhat, mu, var = ref.batchnorm_train(Z, gamma, beta, eps)
     assert rel_error(Zhat, zhat) <= 4 * rtol(dtype)
     assert rel_error(Y, ref.activation(name, y)) <= 4 * rtol(dtype)
@@ -179,11 +185,7 @@ def test_batchnorm_inference(rng, name, shape, dtype):
 def test_batchnorm_backward_against_explicit_jacobian(rng, shape, dtype):
     Z, gamma, beta = bn_inputs(rng, shape, dtype)
     eps = 1e-5
-    Y = Z.copy(order="F")
-    Zhat = np.empty_like(Z)
-    mean, istd = np.empty(shape[0], dtype), np.empty(shape[0], dtype)
-    acc = np.empty(2 * shape[0])
-    bn.batchnorm_forward(Y, gamma, beta, eps, act.IDENTITY, Zhat, mean, istd, acc)
+    _, Zhat, _, istd, acc = bn_forward(Z, gamma, beta, eps, "identity")
     dY = fmat(rng, shape, dtype)
     D = dY.copy(order="F")
     dgamma, dbeta = np.empty(shape[0], dtype), np.empty(shape[0], dtype)
