@@ -7,7 +7,8 @@ code in milliseconds instead of recompiling) and the fast-math flags that keep
 Numba validates a cached function against its *own* source file only, so a kernel
 that calls kernels of other modules would keep running stale compiled code after
 those modules change (or after fastnn is upgraded). Kernels are therefore cached
-under one stamp: a hash of every source file of ``fastnn.kernels`` and of the matmul
+under one stamp: a hash of every CPU source file of ``fastnn.kernels`` (not of the CUDA
+twins in ``kernels/cuda``, which the CPU kernels never call) and of the matmul
 crossovers compiled into them (which the environment can change: ``kernels.crossover``).
 """
 import hashlib
@@ -25,7 +26,7 @@ KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
 def _sources_digest(top=KERNEL_DIR):
     digest = hashlib.sha256(f"{numba.__version__} {DOT_FORM_LIMIT} {OUTER_FORM_LIMIT}".encode())
     for root, dirs, files in os.walk(top):
-        dirs.sort()
+        dirs[:] = sorted(d for d in dirs if d != "cuda")  # CPU kernels never import the twins
         for name in sorted(files):
             if name.endswith(".py"):
                 digest.update(name.encode())

@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from ._jit import kernel
-from .activations import RELU, bias_activation_forward, forward_rule
+from .activations import RELU, SOFTMAX, activation_forward, bias_activation_forward, forward_rule
 
 
 @kernel
@@ -57,12 +57,14 @@ def batchnorm_forward(Y, gamma, beta, eps, code, Zhat, mean, istd, acc):
                 h = (Y[i, j] - mean[i]) * istd[i]
                 Zhat[i, j] = h
                 Y[i, j] = max(gamma[i] * h + beta[i], zero)
-    else:
+    else:   # forward_rule leaves softmax's input as it is: the columns follow
         for j in range(n):
             for i in range(m):
                 h = (Y[i, j] - mean[i]) * istd[i]
                 Zhat[i, j] = h
                 Y[i, j] = forward_rule(code, np.float64(gamma[i] * h + beta[i]))
+        if code == SOFTMAX:
+            activation_forward(SOFTMAX, Y, Y)
 
 
 @kernel

@@ -10,7 +10,7 @@ import fastnn
 import reference as ref
 
 HIDDEN = ["identity", "relu", "sigmoid", "tanh", "softplus"]
-OUTPUTS = [("mse", None), ("categorical_crossentropy", "softmax"),
+OUTPUTS = [("mse", None), ("mse", "softmax"), ("categorical_crossentropy", "softmax"),
            ("binary_crossentropy", "sigmoid")]
 
 
