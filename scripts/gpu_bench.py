@@ -10,7 +10,11 @@
    cuBLAS (CuPy or PyTorch, float32, TF32 off) and a PyTorch CUDA eager step.
 Goals on an H100: forward >= 50 % of cuBLAS SGEMM at 4096^3; Adam >= 70 % of the
 device's copy bandwidth; the 784-256-128-10 step no slower than PyTorch eager.
-``--check-only`` runs step 1 alone (it also runs on the simulator, tiny sizes).
+``--check-only`` runs step 1 alone; it also runs on the simulator with tiny shapes:
+``NUMBA_ENABLE_CUDASIM=1 python scripts/gpu_bench.py --check-only --check-size 9 7``.
+The check covers the dropout masks (bit for bit against the CPU), BatchNorm, the
+schedules and all six optimizers with clipping; the step timings include a variant with
+BatchNorm, dropout and global-norm clipping on.
 """
 import argparse
 import json
@@ -19,11 +23,16 @@ import time
 import numpy as np
 
 from fastnn.kernels import activations as act_codes
+from fastnn.kernels import batchnorm as cpu_bn
+from fastnn.kernels import dropout as cpu_drop
 from fastnn.kernels import losses as loss_codes
 from fastnn.kernels import optimizers as cpu_opt
+from fastnn.kernels import random as cpu_random
+from fastnn.kernels import schedules as cpu_sched
 from fastnn.kernels import cuda as gpu
 from fastnn.kernels.cuda.backend import cuda, require_cuda
 from fastnn.kernels.cuda.network import DeviceNetwork
+from fastnn.kernels.layout import Segments, make_network
 
 
 def timed(fn, repeat=20, warmup=3):
@@ -47,7 +56,8 @@ def fmat(rng, rows, cols, dtype=np.float32):
 
 
 def check(n=33, batch=17):
-    """Every kernel against float64 NumPy on the device; returns the worst errors."""
+    """Every kernel against float64 NumPy (or fastnn's float64 CPU kernels) on the
+    device; returns the worst errors (dropout masks: 1 where any bit differs)."""
     rng = np.random.default_rng(0)
     worst = {}
 
@@ -88,21 +98,100 @@ def check(n=33, batch=17):
         ref = getattr(loss_codes, name)(X.astype(np.float64), T.astype(np.float64), P64, G64)
         err(name, np.array([value]), np.array([ref]))
         err(name + " grad", G.copy_to_host(), G64, product=True)
-    p, g = rng.standard_normal(1000).astype(np.float32), rng.standard_normal(1000).astype(
-        np.float32)
-    bounds, l1, l2 = np.array([0, 600, 1000]), np.array([1e-3, 0.0]), np.array([1e-2, 0.0])
-    for name, code in {"sgd": 0, "adagrad": 1, "rmsprop": 2, "adam": 3}.items():
-        state = np.zeros((2, 1000), np.float32)
-        hp = np.array([1e-3, 0.0, 0.9, 0.999, 1e-7])
-        p_d, s_d = cuda.to_device(p), cuda.to_device(state)
-        ref_p, ref_s = p.astype(np.float64), state.astype(np.float64)
-        for step in range(3):
-            gpu.optimizer_update(code, p_d, cuda.to_device(g), s_d, hp, step,
-                                 *(cuda.to_device(a) for a in (bounds, l1, l2)))
-            cpu_opt.optimizer_update(code, ref_p, g.astype(np.float64), ref_s, hp, step,
-                                     bounds, l1, l2)
-        err(f"{name}_update", p_d.copy_to_host(), ref_p)
+    check_layers(rng, err, worst, n, batch)
+    check_optimizers(rng, err)
     return worst
+
+
+def check_layers(rng, err, worst, n, batch):
+    """Dropout (the CPU's masks, bit for bit), BatchNorm and the schedules."""
+    X = fmat(rng, n, batch)
+    X64 = X.astype(np.float64)
+    start = np.uint64(cpu_random.stream(np.uint64(12345), 7, 1))
+    for rate in (0.1, 0.5):
+        A = cuda.to_device(X)
+        gpu.dropout_forward(A, rate, start)
+        ref = X64.copy(order="F")
+        cpu_drop.dropout_forward(ref, rate, start)
+        out = A.copy_to_host()
+        worst[f"dropout_mask[{rate}]"] = float(np.any((out == 0) != (ref == 0)))
+        err(f"dropout_forward[{rate}]", out, ref)
+        D = cuda.to_device(X)
+        gpu.dropout_activation_backward(act_codes.TANH, A, D, rate, start)
+        ref_d = X64.copy(order="F")
+        cpu_drop.dropout_activation_backward(act_codes.TANH, ref, ref_d, rate, start)
+        err(f"dropout_activation_backward[{rate}]", D.copy_to_host(), ref_d, product=True)
+    mask, ref_mask = cuda.to_device(np.zeros(10007, np.int64)), np.zeros(10007, np.int64)
+    gpu.keep_mask(np.uint64(2 ** 63 + 5), 3, 2, 0.3, mask)
+    cpu_random.keep_mask(np.uint64(2 ** 63 + 5), 3, 2, 0.3, ref_mask)
+    worst["keep_mask"] = float(np.any(mask.copy_to_host() != ref_mask))
+    Z = X + np.float32(1.5)
+    gamma = (1 + 0.3 * rng.standard_normal(n)).astype(np.float32)
+    beta = rng.standard_normal(n).astype(np.float32)
+    outs = [cuda.to_device(Z), cuda.device_array((n, batch), np.float32, order="F"),
+            cuda.device_array(n, np.float32), cuda.device_array(n, np.float32),
+            cuda.device_array(2 * n)]
+    refs = [Z.astype(np.float64), np.empty((n, batch), order="F"), np.empty(n), np.empty(n),
+            np.empty(2 * n)]
+    gpu.batchnorm_forward(outs[0], cuda.to_device(gamma), cuda.to_device(beta), 1e-5,
+                          act_codes.RELU, *outs[1:])
+    cpu_bn.batchnorm_forward(refs[0], gamma.astype(np.float64), beta.astype(np.float64), 1e-5,
+                             act_codes.RELU, *refs[1:])
+    for name, out, ref in zip(("Y", "Zhat", "mean", "istd"), outs, refs):
+        err(f"batchnorm_forward {name}", out.copy_to_host(), ref, product=True)
+    dY = fmat(rng, n, batch)
+    grads = [cuda.to_device(dY), cuda.device_array(n, np.float32),
+             cuda.device_array(n, np.float32), cuda.device_array(2 * n)]
+    ref_grads = [dY.astype(np.float64), np.empty(n), np.empty(n), np.empty(2 * n)]
+    gpu.batchnorm_backward(grads[0], outs[1], cuda.to_device(gamma), outs[3], *grads[1:])
+    cpu_bn.batchnorm_backward(ref_grads[0], refs[1], gamma.astype(np.float64), refs[3],
+                              *ref_grads[1:])
+    for name, out, ref in zip(("dZ", "dgamma", "dbeta"), grads, ref_grads):
+        err(f"batchnorm_backward {name}", out.copy_to_host(), ref, product=True)
+    running = [rng.standard_normal(n).astype(np.float32),
+               rng.uniform(0.5, 2, n).astype(np.float32)]
+    Y = cuda.to_device(Z)
+    gpu.batchnorm_inference(Y, cuda.to_device(gamma), cuda.to_device(beta),
+                            *(cuda.to_device(r) for r in running), 1e-5, act_codes.SIGMOID,
+                            cuda.device_array(n, np.float32), cuda.device_array(n, np.float32))
+    ref = Z.astype(np.float64)
+    cpu_bn.batchnorm_inference(ref, gamma.astype(np.float64), beta.astype(np.float64),
+                               *(r.astype(np.float64) for r in running), 1e-5,
+                               act_codes.SIGMOID, np.empty(n), np.empty(n))
+    err("batchnorm_inference", Y.copy_to_host(), ref)
+    for table in ([cpu_sched.STEP, 0.1, 3, 0.5, 0, 1], [cpu_sched.EXPONENTIAL, 0.1, 0.99, 0, 0, 1],
+                  [cpu_sched.COSINE, 0.1, 100, 10, 0.001, 0.5]):
+        table = np.array(table, np.float64)
+        for t in (0, 5, 50, 150):
+            err("learning_rate", np.array([gpu.host_learning_rate(table, t)]),
+                np.array([cpu_sched.learning_rate(table, t)]))
+
+
+def check_optimizers(rng, err, size=1000):
+    """All six optimizers by ``optimizer_update``, with a schedule, both clippings and
+    weight decay, three steps, against the float64 CPU kernels."""
+    p = rng.standard_normal(size).astype(np.float32)
+    g = rng.standard_normal(size).astype(np.float32)
+    cut = size * 3 // 5
+    seg = Segments(np.array([0, cut, size]), np.array([1e-3, 0.0]), np.array([1e-2, 0.0]),
+                   np.array([1.0, 0.0]))
+    seg_d = gpu.device_segments(seg)
+    schedule = np.array([cpu_sched.COSINE, 1e-3, 10, 1, 1e-5, 1.0])
+    hps = {"sgd": [0.9, 1.0, 0, 0], "adagrad": [1e-7, 0, 0, 0], "rmsprop": [0.9, 1e-7, 0, 0],
+           "adam": [0.9, 0.999, 1e-7, 0], "adamw": [0.9, 0.999, 1e-7, 0.1],
+           "lamb": [0.9, 0.999, 1e-6, 0.1]}
+    for name, code in cpu_opt.OPTIMIZERS.items():
+        for clip in ([np.inf, np.inf], [5.0, np.inf], [np.inf, 0.5]):
+            upd = cpu_opt.Update(np.int64(code), np.array(hps[name], np.float64), schedule,
+                                 np.array(clip))
+            upd_d = upd._replace(schedule=cuda.to_device(schedule))
+            state = np.zeros((cpu_opt.STATE_VECTORS[code], size), np.float32)
+            p_d, g_d, s_d = cuda.to_device(p), cuda.to_device(g), cuda.to_device(state)
+            ref_p, ref_s = p.astype(np.float64), state.astype(np.float64)
+            for step in range(3):
+                gpu.optimizer_update(upd_d, seg_d, p_d, g_d, s_d, step)
+                cpu_opt.optimizer_update(upd, seg, ref_p, g.astype(np.float64), ref_s, step)
+            err(f"{name}_update", p_d.copy_to_host(), ref_p, product=True)
 
 
 def cublas():
@@ -151,44 +240,55 @@ def bench_products(sizes):
     return rows
 
 
+def adam_rule(schedule_d, max_norm=np.inf):
+    return cpu_opt.Update(np.int64(cpu_opt.ADAM), np.array([0.9, 0.999, 1e-8, 0.0]), schedule_d,
+                          np.array([max_norm, np.inf]))
+
+
 def bench_adam(sizes):
     rows = []
+    schedule = cuda.to_device(np.array([cpu_sched.INVERSE_TIME, 1e-3, 0, 0, 0, 1.0]))
     for n in sizes:
         p = cuda.device_array(n, np.float32)
         g, state = cuda.device_array(n, np.float32), cuda.device_array((2, n), np.float32)
-        bounds, l1 = cuda.to_device(np.array([0, n])), cuda.to_device(np.zeros(1))
-        hp = np.array([1e-3, 0.0, 0.9, 0.999, 1e-8])
-        t = timed(lambda: gpu.optimizer_update(3, p, g, state, hp, 5, bounds, l1, l1), repeat=10)
+        seg = gpu.device_segments(Segments(np.array([0, n]), np.zeros(1), np.zeros(1),
+                                           np.zeros(1)))
+        scratch = cuda.device_array(3, np.float64)
+        row = {"op": "adam_update", "n": n}
+        for label, max_norm in (("", np.inf), ("clip_", 1.0)):
+            upd = adam_rule(schedule, max_norm)
+            t = timed(lambda: gpu.optimizer_update(upd, seg, p, g, state, 5, scratch), repeat=10)
+            row[label + "ms"], row[label + "GB/s"] = t * 1e3, 7 * 4 * n / t / 1e9
         copy_src, copy_dst = cuda.device_array(n, np.float32), cuda.device_array(n, np.float32)
         tc = timed(lambda: copy_dst.copy_to_device(copy_src), repeat=10)
-        rows.append({"op": "adam_update", "n": n, "ms": t * 1e3, "GB/s": 7 * 4 * n / t / 1e9,
-                     "copy_GB/s": 2 * 4 * n / tc / 1e9})
+        row["copy_GB/s"] = 2 * 4 * n / tc / 1e9
+        rows.append(row)
     return rows
 
 
-def fastnn_step(sizes, batch):
-    """Seconds per training step of fastnn's device network (gather .. update)."""
+def fastnn_step(sizes, batch, features=False):
+    """Seconds per training step of fastnn's device network (gather .. update); with
+    ``features``, BatchNorm on the hidden blocks, dropout 0.1 on their outputs and
+    global-norm clipping."""
     rng = np.random.default_rng(0)
     n = batch * 8
     X = rng.standard_normal((n, sizes[0])).astype(np.float32)
     T = np.zeros((n, sizes[-1]), np.float32)
     T[np.arange(n), rng.integers(0, sizes[-1], n)] = 1
     L = len(sizes) - 1
-    w_off, b_off, off = [], [], 0
-    for l in range(L):
-        w_off.append(off)
-        off += sizes[l] * sizes[l + 1]
-        b_off.append(off)
-        off += sizes[l + 1]
-    params = (rng.standard_normal(off) * 0.05).astype(np.float32)
-    net = DeviceNetwork(np.array(sizes), [act_codes.RELU] * (L - 1) + [act_codes.SOFTMAX],
-                        w_off, b_off, loss_codes.CATEGORICAL_CROSSENTROPY, True, params,
-                        np.float32)
-    state = cuda.to_device(np.zeros((2, off), np.float32))
+    hidden = [int(features)] * (L - 1) + [0]
+    net, n_params, n_stats = make_network(
+        list(sizes), [act_codes.RELU] * (L - 1) + [act_codes.SOFTMAX], hidden, [0.1] * L,
+        [1e-5] * L, [0.0] + [0.1 * features] * (L - 1), [0.0] * L, [0.0] * L,
+        loss_codes.CATEGORICAL_CROSSENTROPY, True, 1)
+    params = (rng.standard_normal(n_params) * 0.05).astype(np.float32)
+    stats = np.ones(n_stats, np.float32)
+    device = DeviceNetwork(net, params, stats)
+    state = cuda.to_device(np.zeros((2, n_params), np.float32))
     args = [cuda.to_device(a) for a in (X, T, np.arange(n))]
-    bounds, l1 = cuda.to_device(np.array([0, off])), cuda.to_device(np.zeros(1))
-    hp = np.array([1e-3, 0.0, 0.9, 0.999, 1e-8])
-    t = timed(lambda: net.train_epoch(*args, batch, state, 3, hp, 0, bounds, l1, l1), repeat=5)
+    schedule = cuda.to_device(np.array([cpu_sched.INVERSE_TIME, 1e-3, 0, 0, 0, 1.0]))
+    upd = adam_rule(schedule, 1.0 if features else np.inf)
+    t = timed(lambda: device.train_epoch(*args, batch, upd, state, 0), repeat=5)
     return t / 8
 
 
@@ -229,10 +329,13 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check-only", action="store_true")
     parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    parser.add_argument("--check-size", type=int, nargs=2, default=(33, 17),
+                        metavar=("N", "BATCH"),
+                        help="shapes of the check (e.g. 9 7 on the simulator)")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     require_cuda()
-    worst = check()
+    worst = check(*args.check_size)
     print("correctness (worst relative error, float32 vs float64 reference):")
     for name, e in worst.items():
         print(f"  {name:<34}{e:.2e}  {'ok' if e <= 1e-4 else 'FAIL'}")
@@ -250,14 +353,18 @@ def main(argv=None):
                                      [10 ** 6, 10 ** 7, 10 ** 8])
         for r in results["adam"]:
             print(f"adam_update n={r['n']:.0e}: {r['ms']:.3f} ms, {r['GB/s']:.0f} GB/s "
-                  f"({r['GB/s'] / r['copy_GB/s']:.0%} of copy bandwidth {r['copy_GB/s']:.0f})")
+                  f"({r['GB/s'] / r['copy_GB/s']:.0%} of copy bandwidth {r['copy_GB/s']:.0f}); "
+                  f"with global-norm clipping {r['clip_ms']:.3f} ms")
         results["steps"] = []
         for sizes_, batch in (((784, 256, 128, 10), 128), ((1024, 2048, 2048, 10), 512),
                               ((4096, 4096, 4096, 10), 4096)):
             ours, theirs = fastnn_step(sizes_, batch), torch_step(sizes_, batch)
+            featured = fastnn_step(sizes_, batch, features=True)
             results["steps"].append({"net": sizes_, "batch": batch, "fastnn_ms": ours * 1e3,
+                                     "fastnn_bn_dropout_clip_ms": featured * 1e3,
                                      "torch_ms": theirs * 1e3 if theirs else None})
             print(f"step {'-'.join(map(str, sizes_))} batch {batch}: fastnn {ours * 1e3:.3f} ms"
+                  f" (BatchNorm + dropout + clipping {featured * 1e3:.3f} ms)"
                   + (f", PyTorch eager {theirs * 1e3:.3f} ms" if theirs else ""))
     if args.json:
         with open(args.json, "w") as f:

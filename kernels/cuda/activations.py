@@ -100,6 +100,13 @@ def _copy(src, dst):
 
 
 @cuda.jit
+def _fill(out, value):
+    k = cuda.grid(1)
+    if k < out.shape[0]:
+        out[k] = value
+
+
+@cuda.jit
 def _row_sum(D, db):
     """One thread per row (features): db[i] = sum_j D[i, j]."""
     i = cuda.grid(1)
@@ -151,6 +158,12 @@ def activation_backward(code, A, dA, dZ):
         blocks, threads = config.grid_2d(*dA.shape)
         _copy[blocks, threads](dA, dZ)
     derivative_inplace(code, A, dZ)
+
+
+def fill(out, value):
+    """out[:] = value, on the device (out a 1-D device array)."""
+    blocks, threads = config.grid_1d(out.shape[0])
+    _fill[blocks, threads](out, value)
 
 
 def row_sum(dZ, db):

@@ -2,6 +2,8 @@
 (tests/test_cuda_simulator.py starts it): NUMBA_ENABLE_CUDASIM must be set before
 Numba is imported, which a plain pytest run has already done."""
 import os
+import sys
+import threading
 
 import pytest
 
@@ -16,3 +18,46 @@ def tiny_blocks():
     from fastnn.kernels.cuda import configure
 
     configure(tile=4, threads=8, block_2d=4)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def quick_thread_switches():
+    """The simulator runs one Python thread per CUDA thread, and its block manager polls
+    them: with the default 5 ms switch interval every syncthreads() waits for each
+    thread's turn. 50 µs halves the time of these tests."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(5e-5)
+    yield
+    sys.setswitchinterval(interval)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def thread_safe_shared_arrays():
+    """The simulator's ``cuda.shared.array`` (numba 0.68) looks an allocation up and
+    creates it unlocked: two threads of a block that both miss make two arrays, and the
+    block no longer shares its tiles (a product then rarely comes out wrong; the short
+    switch interval above makes it likelier). The same lookup, under a lock."""
+    from numba import types
+    from numba.cuda.simulator import kernelapi
+    from numba.np import numpy_support
+    import numpy as np
+
+    original = kernelapi.FakeCUDAShared.array
+    lock = threading.Lock()
+
+    def array(self, shape, dtype):
+        if shape == 0:                      # dynamic shared memory: no lookup
+            return original(self, shape, dtype)
+        frame = sys._getframe(1)
+        caller = (frame.f_code.co_filename, frame.f_lineno)
+        with lock:
+            found = self._allocations.get(caller)
+            if found is None:
+                if isinstance(dtype, types.Type):
+                    dtype = numpy_support.as_dtype(dtype)
+                found = self._allocations[caller] = np.empty(shape, dtype)
+        return found
+
+    kernelapi.FakeCUDAShared.array = array
+    yield
+    kernelapi.FakeCUDAShared.array = original

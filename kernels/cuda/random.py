@@ -1,0 +1,68 @@
+"""CUDA twin of fastnn.kernels.random: the same SplitMix64 counter-based stream as
+device functions, bit for bit (unsigned 64-bit arithmetic wrapping modulo 2⁶⁴).
+
+Every operand is a uint64 (``np.uint64`` casts; a uint64 mixed with a signed integer
+would become a float64 in Numba's typing). On the simulator the device functions run
+as Python on NumPy scalars, which warn when uint64 arithmetic wraps: they run there
+under ``np.errstate(over="ignore")``, giving the same wrapped values.
+"""
+import functools
+
+import numpy as np
+
+from ..random import GAMMA, _M1, _M2, _S27, _S30, _S31
+from . import config
+from .backend import SIMULATOR, cuda
+
+
+def _device(fn):
+    """A device function; on the simulator, one that lets uint64 arithmetic wrap quietly."""
+    if SIMULATOR:
+        inner = fn
+
+        @functools.wraps(inner)
+        def fn(*args):
+            with np.errstate(over="ignore"):
+                return inner(*args)
+    return cuda.jit(device=True)(fn)
+
+
+@_device
+def mix64(z):
+    """SplitMix64's finalizer (z a uint64)."""
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+@_device
+def stream(key, step, site):
+    """The stream of one (key, step, site): a 64-bit start for ``bits``."""
+    return mix64(np.uint64(key) + GAMMA * (mix64(np.uint64(step)) ^ np.uint64(site)))
+
+
+@_device
+def bits(start, e):
+    """64 random bits for element ``e`` of the stream ``start``."""
+    return mix64(np.uint64(start) + GAMMA * (np.uint64(e) + np.uint64(1)))
+
+
+@_device
+def drop_threshold(rate):
+    """⌊rate · 2⁶⁴⌋: an element is kept when its bits are at least this (0 ≤ rate < 1)."""
+    return np.uint64(rate * 18446744073709551616.0)
+
+
+@cuda.jit
+def _keep_mask(key, step, site, rate, out):
+    e = cuda.grid(1)
+    if e < out.shape[0]:
+        out[e] = 1 if bits(stream(key, step, site), e) >= drop_threshold(rate) else 0
+
+
+def keep_mask(key, step, site, rate, out):
+    """out[e] = 1 where element e of the stream is kept, else 0 (out a device array);
+    the stream is computed on the device."""
+    blocks, threads = config.grid_1d(out.shape[0])
+    _keep_mask[blocks, threads](np.uint64(key), np.uint64(step), np.uint64(site),
+                                float(rate), out)
