@@ -2,7 +2,9 @@
 import numpy as np
 
 from fastnn.bench import crossover
-from fastnn.kernels import activations, dense, losses, optimizers
+from fastnn.kernels import activations, batchnorm, dense, dropout, losses, optimizers, random
+from fastnn.kernels.layout import Segments
+from fastnn.optimizers import OPTIMIZERS, check_clip
 from fastnn.kernels.matmul import matmul
 
 SIZES = [64, 256, 1024]
@@ -107,20 +109,56 @@ class SoftmaxCrossEntropy:
 
 
 class Optimizers:
-    params = (list(optimizers.OPTIMIZERS), [10_000, 100_000, 1_000_000])
-    param_names = ["optimizer", "parameters"]
+    """Each optimizer's fused update over a flat vector (two segments, one penalized),
+    without and with global-norm clipping."""
+    params = (list(optimizers.OPTIMIZERS), [10_000, 100_000, 1_000_000], [False, True])
+    param_names = ["optimizer", "parameters", "clip_norm"]
 
-    def setup(self, name, n):
+    def setup(self, name, n, clip):
         rng = np.random.default_rng(0)
-        self.code = optimizers.OPTIMIZERS[name]
+        code = optimizers.OPTIMIZERS[name]
         self.p = rng.standard_normal(n, dtype=np.float32)
         self.g = rng.standard_normal(n, dtype=np.float32)
-        self.state = np.zeros((optimizers.STATE_VECTORS[self.code], n), np.float32)
-        self.hp = np.array([1e-3, 0.0, 0.9, 0.999, 1e-8])
-        self.bounds = np.array([0, n // 2, n], dtype=np.int64)
-        self.l1, self.l2 = np.zeros(2), np.array([1e-4, 0.0])
-        self.time_update(name, n)
+        self.state = np.zeros((optimizers.STATE_VECTORS[code], n), np.float32)
+        rule = OPTIMIZERS[name](momentum=0.9) if name == "sgd" else OPTIMIZERS[name]()
+        self.upd = rule.update_rule(check_clip(1.0 if clip else None, None))
+        self.seg = Segments(np.array([0, n // 2, n], dtype=np.int64), np.zeros(2),
+                            np.array([1e-4, 0.0]), np.array([1.0, 0.0]))
+        self.time_update(name, n, clip)
 
-    def time_update(self, name, n):
-        optimizers.optimizer_update(self.code, self.p, self.g, self.state, self.hp, 3,
-                                    self.bounds, self.l1, self.l2)
+    def time_update(self, name, n, clip):
+        optimizers.optimizer_update(self.upd, self.seg, self.p, self.g, self.state, 3)
+
+
+class Remedies:
+    """BatchNorm (training forward with ReLU, backward) and dropout over n features x
+    a batch of 128, float32."""
+    params = [64, 256, 1024]
+    param_names = ["features"]
+
+    def setup(self, n):
+        rng = np.random.default_rng(0)
+        self.Z, self.D = fmat(rng, n, 128), fmat(rng, n, 128)
+        self.Zhat = np.empty_like(self.Z)
+        self.gamma, self.beta = np.ones(n, np.float32), np.zeros(n, np.float32)
+        self.mean, self.istd = np.empty(n, np.float32), np.empty(n, np.float32)
+        self.acc = np.empty(2 * n)
+        self.start = random.stream(np.uint64(1), 2, 3)
+        self.time_batchnorm_forward(n)
+        self.time_batchnorm_backward(n)
+        self.time_dropout_forward(n)
+        self.time_dropout_relu_backward(n)
+
+    def time_batchnorm_forward(self, n):
+        batchnorm.batchnorm_forward(self.Z, self.gamma, self.beta, 1e-5, activations.RELU,
+                                    self.Zhat, self.mean, self.istd, self.acc)
+
+    def time_batchnorm_backward(self, n):
+        batchnorm.batchnorm_backward(self.D, self.Zhat, self.gamma, self.istd, self.mean,
+                                     self.istd, self.acc)
+
+    def time_dropout_forward(self, n):
+        dropout.dropout_forward(self.Z, 0.2, self.start)
+
+    def time_dropout_relu_backward(self, n):
+        dropout.dropout_activation_backward(activations.RELU, self.Z, self.D, 0.2, self.start)
