@@ -11,7 +11,7 @@ from fastnn.optimizers import SGD, Adagrad, Adam, AdamW, Lamb, Optimizer, RMSpro
 from fastnn.schedules import CosineDecay, ExponentialDecay, InverseTimeDecay, StepDecay
 from fastnn.threads import get_num_threads, set_num_threads
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["Activation", "Adagrad", "Adam", "AdamW", "BatchNorm", "Callback", "CosineDecay",
            "Dense", "Dropout", "ExponentialDecay", "InverseTimeDecay", "Lamb", "Optimizer",

@@ -195,7 +195,7 @@ class AdamW(Adam):
         self.weight_decay = _check_rate(weight_decay, "weight_decay", allow_zero=True)
 
 
-class Lamb(AdamW):
+class Lamb(Adam):
     """LAMB (You et al. 2019): the Adam direction plus weight decay (Dense weights only),
     r = m̂/(√v̂ + eps) + weight_decay·w, applied per parameter tensor with the trust ratio
     ‖w‖/‖r‖ (1 where either norm is 0): w ← w − lr·‖w‖/‖r‖·r."""
@@ -204,7 +204,8 @@ class Lamb(AdamW):
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-6, weight_decay=0.01,
                  decay=0.0):
-        super().__init__(lr, beta1, beta2, eps, weight_decay, decay)
+        super().__init__(lr, beta1, beta2, eps, decay)
+        self.weight_decay = _check_rate(weight_decay, "weight_decay", allow_zero=True)
 
 
 #: name -> class, for ``fit(optimizer="adam")`` and the CLI.
