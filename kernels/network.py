@@ -36,7 +36,7 @@ INFER, TRAIN, TRAIN_UPDATE = range(3)
 Buffers = namedtuple("Buffers", "params grads state stats ws acc")
 
 
-@kernel
+@kernel(inline="always")
 def workspace_size(net, cap):
     """Length of the flat workspace for minibatches of at most ``cap`` samples."""
     return net.ws_units * cap + net.ws_fixed
@@ -49,74 +49,74 @@ def is_fused(act_last, loss_code):
         act_last == SIGMOID and loss_code == BINARY_CROSSENTROPY)
 
 
-@kernel
+@kernel(inline="always")
 def matrix_view(flat, offset, rows, cols):
     """The (rows, cols) column-major matrix stored at flat[offset:]: column j holds sample j."""
     return flat[offset:offset + rows * cols].reshape(cols, rows).T
 
 
-@kernel
+@kernel(inline="always")
 def weight_view(flat, net, l):
     """W_l (n_{l+1} × n_l, row-major) inside ``params`` or ``grads``."""
     rows, cols = net.sizes[l + 1], net.sizes[l]
     return flat[net.w_off[l]:net.w_off[l] + rows * cols].reshape(rows, cols)
 
 
-@kernel
+@kernel(inline="always")
 def bias_view(flat, net, l):
     """b_l (n_{l+1},) inside ``params`` or ``grads``."""
     return flat[net.b_off[l]:net.b_off[l] + net.sizes[l + 1]]
 
 
-@kernel
+@kernel(inline="always")
 def gamma_view(flat, net, l):
     """γ_l of BatchNorm block l inside ``params`` or ``grads``."""
     return flat[net.g_off[l]:net.g_off[l] + net.sizes[l + 1]]
 
 
-@kernel
+@kernel(inline="always")
 def beta_view(flat, net, l):
     """β_l of BatchNorm block l inside ``params`` or ``grads``."""
     n = net.sizes[l + 1]
     return flat[net.g_off[l] + n:net.g_off[l] + 2 * n]
 
 
-@kernel
+@kernel(inline="always")
 def running_mean_view(stats, net, l):
     return stats[net.r_off[l]:net.r_off[l] + net.sizes[l + 1]]
 
 
-@kernel
+@kernel(inline="always")
 def running_var_view(stats, net, l):
     n = net.sizes[l + 1]
     return stats[net.r_off[l] + n:net.r_off[l] + 2 * n]
 
 
-@kernel
+@kernel(inline="always")
 def output_view(ws, net, cap, l, nb):
     """A_l (n_l × nb) for a batch of nb samples; A_0 is the gathered input X."""
     return matrix_view(ws, net.a_unit[l] * cap, net.sizes[l], nb)
 
 
-@kernel
+@kernel(inline="always")
 def target_view(ws, net, cap, nb):
     """The gathered targets T (n_L × nb)."""
     return matrix_view(ws, net.sizes[0] * cap, net.sizes[net.sizes.shape[0] - 1], nb)
 
 
-@kernel
+@kernel(inline="always")
 def delta_view(ws, net, cap, l, nb):
     """D_l, the loss gradient at A_l (l = 1..L)."""
     return matrix_view(ws, net.d_unit[l] * cap, net.sizes[l], nb)
 
 
-@kernel
+@kernel(inline="always")
 def normalized_view(ws, net, cap, l, nb):
     """Ẑ of BatchNorm block l (n_{l+1} × nb)."""
     return matrix_view(ws, net.h_unit[l] * cap, net.sizes[l + 1], nb)
 
 
-@kernel
+@kernel(inline="always")
 def feature_view(ws, net, cap, l, k):
     """Per-feature buffer k (0: μ, 1: 1/σ) of BatchNorm block l."""
     n = net.sizes[l + 1]
@@ -124,7 +124,7 @@ def feature_view(ws, net, cap, l, k):
     return ws[start:start + n]
 
 
-@kernel
+@kernel(inline="always")
 def dropout_stream(net, step, site):
     """The dropout stream of block ``site``'s input at update ``step``."""
     return stream(net.key, step, site)
@@ -150,7 +150,7 @@ def _copy_row(src, dst):
         dst[c] = src[c]
 
 
-@kernel
+@kernel(inline="always")
 def block_activation(net, l, logits):
     """Block l's activation code as the passes apply it: identity for the last block
     when ``logits`` (a fused output, whose loss kernel applies f)."""
