@@ -17,9 +17,10 @@ Dropout's mask for update ``step`` is the counter-based stream (net.key, step, b
 from collections import namedtuple
 
 from ._jit import kernel
-from .activations import IDENTITY, SIGMOID, SOFTMAX, derivative_inplace, row_sum
+from .activations import (IDENTITY, SIGMOID, SOFTMAX, bias_activation_forward, derivative_inplace,
+                          row_sum)
 from .batchnorm import batchnorm_backward, batchnorm_forward, batchnorm_inference, update_running
-from .dense import backprop_inputs, backprop_weights, dense_forward
+from .dense import backprop_inputs, backprop_weights
 from .dropout import dropout_activation_backward, dropout_forward
 from .losses import (
     BINARY_CROSSENTROPY,
@@ -159,7 +160,13 @@ def block_activation(net, l, logits):
 
 
 @kernel
-def _batchnorm_forward(net, buf, l, Y, cap, mode, act):
+def block_epilogue(net, buf, l, Y, cap, mode, act):
+    """Block l's pass after its product Z = W_l Ã_l (in Y): Y = f(Z + b_l), or BatchNorm
+    with batch statistics (and the running statistics updated in TRAIN_UPDATE) or, in
+    INFER, with the running statistics, then f."""
+    if not net.norm[l]:
+        bias_activation_forward(Y, bias_view(buf.params, net, l), act)
+        return
     gamma, beta = gamma_view(buf.params, net, l), beta_view(buf.params, net, l)
     mean, istd = feature_view(buf.ws, net, cap, l, 0), feature_view(buf.ws, net, cap, l, 1)
     if mode == INFER:
@@ -188,13 +195,8 @@ def forward(net, buf, X, cap, mode, step, logits):
     A = X
     for l in range(L):
         Y = output_view(buf.ws, net, cap, l + 1, nb)
-        W = weight_view(buf.params, net, l)
-        act = block_activation(net, l, logits)
-        if net.norm[l]:
-            matmul(W, A, Y)
-            _batchnorm_forward(net, buf, l, Y, cap, mode, act)
-        else:
-            dense_forward(W, bias_view(buf.params, net, l), A, act, Y)
+        matmul(weight_view(buf.params, net, l), A, Y)
+        block_epilogue(net, buf, l, Y, cap, mode, block_activation(net, l, logits))
         if training and l + 1 < L and net.drop[l + 1] > 0.0:
             dropout_forward(Y, net.drop[l + 1], dropout_stream(net, step, l + 1))
         A = Y
@@ -213,30 +215,36 @@ def output_loss(net, Y, T, G):
 
 
 @kernel
+def block_delta(net, buf, l, cap, nb, step):
+    """D_{l+1} (the loss gradient at block l's stored output) becomes dL/dZ: through the
+    dropout of the next block's input and f', then BatchNorm (dγ_l, dβ_l; db_l = 0) or
+    db_l = row-sum."""
+    L = net.sizes.shape[0] - 1
+    act = block_activation(net, l, net.fused)
+    D = delta_view(buf.ws, net, cap, l + 1, nb)
+    A = output_view(buf.ws, net, cap, l + 1, nb)
+    if l + 1 < L and net.drop[l + 1] > 0.0:
+        dropout_activation_backward(act, A, D, net.drop[l + 1], dropout_stream(net, step, l + 1))
+    else:
+        derivative_inplace(act, A, D)
+    db = bias_view(buf.grads, net, l)
+    if net.norm[l]:
+        batchnorm_backward(D, normalized_view(buf.ws, net, cap, l, nb),
+                           gamma_view(buf.params, net, l), feature_view(buf.ws, net, cap, l, 1),
+                           gamma_view(buf.grads, net, l), beta_view(buf.grads, net, l), buf.acc)
+        db[:] = 0
+    else:
+        row_sum(D, db)
+
+
+@kernel
 def backward(net, buf, X, cap, step):
     """Backward pass from D_L (the loss gradient at the output): fills every dW_l, db_l
     (0 for BatchNorm blocks), dγ_l and dβ_l."""
-    L = net.sizes.shape[0] - 1
     nb = X.shape[1]
-    for l in range(L - 1, -1, -1):
-        act = block_activation(net, l, net.fused)
+    for l in range(net.sizes.shape[0] - 2, -1, -1):
+        block_delta(net, buf, l, cap, nb, step)
         D = delta_view(buf.ws, net, cap, l + 1, nb)
-        A = output_view(buf.ws, net, cap, l + 1, nb)
-        if l + 1 < L and net.drop[l + 1] > 0.0:
-            dropout_activation_backward(act, A, D, net.drop[l + 1],
-                                        dropout_stream(net, step, l + 1))
-        else:
-            derivative_inplace(act, A, D)
-        db = bias_view(buf.grads, net, l)
-        if net.norm[l]:
-            batchnorm_backward(D, normalized_view(buf.ws, net, cap, l, nb),
-                               gamma_view(buf.params, net, l),
-                               feature_view(buf.ws, net, cap, l, 1),
-                               gamma_view(buf.grads, net, l), beta_view(buf.grads, net, l),
-                               buf.acc)
-            db[:] = 0
-        else:
-            row_sum(D, db)
         A_prev = X if l == 0 else output_view(buf.ws, net, cap, l, nb)
         backprop_weights(D, A_prev, weight_view(buf.grads, net, l))
         if l > 0:

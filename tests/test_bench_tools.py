@@ -27,6 +27,17 @@ def test_breakdown_times_every_part():
     assert parts["epoch"] > parts["update"] and parts["epoch"] > 0.5 * parts["floor"]
 
 
+def test_breakdown_of_the_regularized_workload(monkeypatch):
+    from fastnn.bench import workloads
+
+    small = REGULARIZED._replace(sizes=(20, 16, 8, 4), samples=256, batch=32)
+    monkeypatch.setitem(workloads.WORKLOADS, "mnist-regularized", small)
+    monkeypatch.setattr(breakdown, "WORKLOADS", workloads.WORKLOADS)
+    parts = breakdown.breakdown("mnist-regularized", repeats=1)
+    assert {"dropout", "clip", "epilogues", "delta + db", "update"} <= set(parts)
+    assert all(us > 0 for us in parts.values())
+
+
 def test_remedies_times_each_remedy_alone(monkeypatch):
     from fastnn.bench import workloads
 

@@ -5,11 +5,15 @@ its own compiled loop over an epoch's minibatches (µs per step, best of ``repea
     products       the step's 8 matrix products through matmul (loops or BLAS)
     floor          the same products through BLAS alone (the GEMM floor)
     gather         copying the shuffled minibatch into the workspace
-    epilogues      bias + activation after each forward product
+    epilogues      bias + activation after each forward product (BatchNorm's training
+                   pass instead, for a BatchNorm block)
+    dropout        the dropout masks of the forward pass (regularized workloads)
     loss           the (fused) loss and its gradient at the output
-    delta + db     dZ = dA ⊙ f'(Z) and db = row-sum(dZ), every layer
+    delta + db     dZ = dA ⊙ f'(Z) (through the dropout) and db = row-sum(dZ), every
+                   layer (BatchNorm's backward pass instead, for a BatchNorm block)
     count          correct predictions
-    update         the optimizer (Adam) over the flat parameter vector
+    clip           the global gradient norm (regularized workloads)
+    update         the optimizer (Adam; AdamW for regularized workloads), unclipped
 
 A part timed alone runs with warmer caches than inside the step, so the parts add up
 to about the epoch, not exactly. ``--remedies`` instead times whole steps of a workload
@@ -25,8 +29,9 @@ from numba import njit
 import fastnn
 from fastnn.bench.contenders import product_operands, step_products, timed
 from fastnn.bench.workloads import (CLIP_NORM, DROPOUT, LR, WEIGHT_DECAY, WORKLOADS, build_model,
-                                    data, steps)
-from fastnn.kernels import activations, losses, network, optimizers
+                                    data, fit_options, steps)
+from fastnn.optimizers import check_clip
+from fastnn.kernels import activations, dropout, losses, network, optimizers
 from fastnn.kernels.matmul import matmul, matmul_blas
 from fastnn.kernels.training import train_epoch
 
@@ -38,13 +43,23 @@ def _gather(n, X, T, perm, nb, ws, net):
 
 
 @njit
-def _epilogues(n, net, params, ws, nb):
+def _epilogues(n, net, buf, nb):
     L = net.sizes.shape[0] - 1
     for _ in range(n):
         for l in range(L):
-            activations.bias_activation_forward(network.output_view(ws, net, nb, l + 1, nb),
-                                                network.bias_view(params, net, l),
-                                                network.block_activation(net, l, net.fused))
+            network.block_epilogue(net, buf, l, network.output_view(buf.ws, net, nb, l + 1, nb),
+                                   nb, network.TRAIN_UPDATE,
+                                   network.block_activation(net, l, net.fused))
+
+
+@njit
+def _dropouts(n, net, ws, nb):
+    L = net.sizes.shape[0] - 1
+    for step in range(n):
+        for l in range(L):
+            if net.drop[l] > 0.0:
+                dropout.dropout_forward(network.output_view(ws, net, nb, l, nb), net.drop[l],
+                                        network.dropout_stream(net, step, l))
 
 
 @njit
@@ -57,14 +72,19 @@ def _loss(n, net, ws, nb):
 
 
 @njit
-def _deltas(n, net, grads, ws, nb):
+def _deltas(n, net, buf, nb):
     L = net.sizes.shape[0] - 1
-    for _ in range(n):
+    for step in range(n):
         for l in range(L - 1, -1, -1):
-            D = network.delta_view(ws, net, nb, l + 1, nb)
-            activations.activation_backward_bias(network.block_activation(net, l, net.fused),
-                                                 network.output_view(ws, net, nb, l + 1, nb),
-                                                 D, D, network.bias_view(grads, net, l))
+            network.block_delta(net, buf, l, nb, nb, step)
+
+
+@njit
+def _clip(n, params, grads, seg, max_norm, clip_value):
+    total = 0.0
+    for _ in range(n):
+        total += optimizers.clip_factor(params, grads, seg, max_norm, clip_value)
+    return total
 
 
 @njit
@@ -84,31 +104,35 @@ def _update(n, upd, seg, params, grads, state):
 
 
 def breakdown(name, repeats=5):
-    """{part: µs per step} for workload ``name``."""
+    """{part: µs per step} for workload ``name``; a regularized workload adds "dropout"
+    and "clip", and its "epilogues" and "delta + db" hold BatchNorm's passes."""
     w = WORKLOADS[name]
-    if w.regularized:
-        raise ValueError(f"{name}: the breakdown times the plain workloads' step only; "
-                         "--remedies times what each remedy adds")
     X, y = data(w)
-    model, adam = build_model(w), fastnn.Adam(lr=LR)
-    model.fit(X, y, epochs=1, batch_size=w.batch, optimizer=adam, verbose=0)
+    model, options = build_model(w), fit_options(w)
+    opt = options.pop("optimizer")
+    clip = check_clip(options.get("clip_norm"), options.get("clip_value"))
+    model.fit(X, y, epochs=1, batch_size=w.batch, optimizer=opt, verbose=0, **options)
     X, T = model._xy(X, y)
-    buf, upd, net = model._buffers(w.batch, adam.bind(model)), adam.update_rule(), model.net
+    buf, net = model._buffers(w.batch, opt.bind(model)), model.net
     perm = np.random.default_rng(1).permutation(X.shape[0]).astype(np.int64)
     n, nb = steps(w), w.batch
     operands = product_operands(w)
     products, floor = step_products(matmul), step_products(matmul_blas)
+    rule, unclipped = opt.update_rule(clip), opt.update_rule()
     parts = {
-        "epoch": lambda: train_epoch(X, T, perm, nb, net, upd, buf, 1),
+        "epoch": lambda: train_epoch(X, T, perm, nb, net, rule, buf, 1),
         "products": lambda: products(*operands, n),
         "floor": lambda: floor(*operands, n),
         "gather": lambda: _gather(n, X, T, perm, nb, buf.ws, net),
-        "epilogues": lambda: _epilogues(n, net, buf.params, buf.ws, nb),
+        "epilogues": lambda: _epilogues(n, net, buf, nb),
         "loss": lambda: _loss(n, net, buf.ws, nb),
-        "delta + db": lambda: _deltas(n, net, buf.grads, buf.ws, nb),
+        "delta + db": lambda: _deltas(n, net, buf, nb),
         "count": lambda: _count(n, net, buf.ws, nb),
-        "update": lambda: _update(n, upd, net.seg, buf.params, buf.grads, buf.state),
+        "update": lambda: _update(n, unclipped, net.seg, buf.params, buf.grads, buf.state),
     }
+    if w.regularized:
+        parts["dropout"] = lambda: _dropouts(n, net, buf.ws, nb)
+        parts["clip"] = lambda: _clip(n, buf.params, buf.grads, net.seg, *clip)
     return {part: min(timed(run, repeats)) / n * 1e6 for part, run in parts.items()}
 
 
@@ -142,19 +166,20 @@ def remedies(name, rounds=3, epochs=2):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workloads", default="bike,mnist")
+    parser.add_argument("--workloads", default=None,
+                        help="default bike,mnist,mnist-regularized (mnist with --remedies)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--remedies", action="store_true",
                         help="instead: ms/step with each remedy of mnist-regularized alone")
     args = parser.parse_args(argv)
     if args.remedies:
-        for name in args.workloads.split(","):
+        for name in (args.workloads or "mnist").split(","):
             times = remedies(name, args.repeats)
             for variant, ms in times.items():
                 extra = ms - times["none"]
                 print(f"{name:<7}{variant:<11}{ms:9.4f} ms/step  {extra * 1e3:+8.1f} µs")
         return 0
-    for name in args.workloads.split(","):
+    for name in (args.workloads or "bike,mnist,mnist-regularized").split(","):
         for part, us in breakdown(name, args.repeats).items():
-            print(f"{name:<7}{part:<12}{us:10.2f} µs/step")
+            print(f"{name:<18}{part:<12}{us:10.2f} µs/step")
     return 0
