@@ -4,7 +4,7 @@ which model and optimizer it serves, and may check that ``fit`` gives it what it
 """
 import math
 
-from fastnn.layers import check_in_range, check_positive_int
+from fastnn.validation import check_in_range, check_positive_int
 
 
 class Callback:

@@ -3,9 +3,10 @@ after which ``W``, ``b``, ``dW`` and ``db`` (and BatchNorm's ``gamma``, ``beta``
 ``dgamma``, ``dbeta``) are views into ``model.params`` and ``model.grads``, and
 BatchNorm's ``running_mean`` and ``running_var`` views into ``model.stats``."""
 import math
-import numbers
 
 from fastnn.kernels.activations import ACTIVATIONS
+from fastnn.validation import (check_in_range, check_nonnegative_float, check_positive_int,
+                               check_real)
 
 
 def check_activation(name, argument="activation"):
@@ -17,40 +18,6 @@ def check_activation(name, argument="activation"):
     if name not in ACTIVATIONS:
         raise ValueError(f"unknown {argument} {name!r}; choose from {sorted(ACTIVATIONS)}")
     return name
-
-
-def check_positive_int(value, argument):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{argument} must be an integer, got {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"{argument} must be positive, got {value}")
-    return int(value)
-
-
-def check_real(value, argument):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{argument} must be a real number, got {type(value).__name__}")
-    return float(value)
-
-
-def check_in_range(value, argument, low, high, *, low_open=False, high_open=False):
-    """A real ``value`` in the interval from low to high (open at the ends said)."""
-    value = check_real(value, argument)
-    above = value > low if low_open else value >= low
-    below = value < high if high_open else value <= high
-    if not (math.isfinite(value) and above and below):
-        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-        raise ValueError(f"{argument} must lie in {interval}, got {value}")
-    return value
-
-
-def check_nonnegative_float(value, argument):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{argument} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not value >= 0.0 or value == float("inf"):
-        raise ValueError(f"{argument} must be finite and >= 0, got {value}")
-    return value
 
 
 class Dense:

@@ -16,9 +16,9 @@ import numpy as np
 from fastnn.buffers import aligned_zeros
 from fastnn.callbacks import Callback
 from fastnn.history import History
-from fastnn.layers import Activation, BatchNorm, Dense, Dropout, check_positive_int
+from fastnn.layers import Activation, BatchNorm, Dense, Dropout
 from fastnn.optimizers import check_clip, get_optimizer
-from fastnn.validation import check_dtype, check_features, check_targets
+from fastnn.validation import check_dtype, check_features, check_positive_int, check_targets
 from fastnn.kernels import network, training
 from fastnn.kernels.activations import ACTIVATIONS
 from fastnn.kernels.layout import make_network

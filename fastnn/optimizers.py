@@ -8,7 +8,7 @@ import numpy as np
 from fastnn.buffers import aligned_zeros
 from fastnn.kernels import optimizers as kernels
 from fastnn.kernels.layout import without_penalty
-from fastnn.layers import check_in_range
+from fastnn.validation import check_in_range
 from fastnn.schedules import InverseTimeDecay, get_schedule
 
 

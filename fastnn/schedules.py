@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 
 from fastnn.kernels import schedules as kernels
-from fastnn.layers import check_in_range, check_positive_int
+from fastnn.validation import check_in_range, check_positive_int
 
 
 def check_lr(value, argument="lr"):

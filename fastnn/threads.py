@@ -10,7 +10,7 @@ of a step runs on them, and ``set_num_threads`` sets how many.
 import numba
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from fastnn.layers import check_positive_int
+from fastnn.validation import check_positive_int
 
 _limits = None
 

@@ -1,8 +1,12 @@
-"""Input checks: every error names the argument and is raised before any kernel runs.
+"""Input checks: every error names the argument and is raised before any kernel runs
+(data here, and the scalar checks every constructor and ``fit`` use).
 
 Numba kernels do not bounds-check, so a label outside [0, n_classes) or a wrong
 shape would corrupt memory instead of raising; everything is checked here.
 """
+import math
+import numbers
+
 import numpy as np
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -91,3 +95,37 @@ def check_targets(y, n_samples, n_outputs, loss, dtype, name="y"):
         if not np.allclose(sums, 1.0, atol=1e-3):
             raise ValueError(f"{name} rows must sum to 1 (one-hot or probabilities)")
     return _finite(T, name)
+
+
+def check_positive_int(value, argument):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{argument} must be an integer, got {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"{argument} must be positive, got {value}")
+    return int(value)
+
+
+def check_real(value, argument):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{argument} must be a real number, got {type(value).__name__}")
+    return float(value)
+
+
+def check_in_range(value, argument, low, high, *, low_open=False, high_open=False):
+    """A real ``value`` in the interval from low to high (open at the ends said)."""
+    value = check_real(value, argument)
+    above = value > low if low_open else value >= low
+    below = value < high if high_open else value <= high
+    if not (math.isfinite(value) and above and below):
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise ValueError(f"{argument} must lie in {interval}, got {value}")
+    return value
+
+
+def check_nonnegative_float(value, argument):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{argument} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not value >= 0.0 or value == float("inf"):
+        raise ValueError(f"{argument} must be finite and >= 0, got {value}")
+    return value

@@ -31,7 +31,7 @@ from fastnn.bench.contenders import product_operands, step_products, timed
 from fastnn.bench.workloads import (CLIP_NORM, DROPOUT, LR, WEIGHT_DECAY, WORKLOADS, build_model,
                                     data, fit_options, steps)
 from fastnn.optimizers import check_clip
-from fastnn.kernels import activations, dropout, losses, network, optimizers
+from fastnn.kernels import dropout, losses, network, optimizers
 from fastnn.kernels.matmul import matmul, matmul_blas
 from fastnn.kernels.training import train_epoch
 
