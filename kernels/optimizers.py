@@ -23,7 +23,7 @@ rate in force for update number t + 1 (kernels.schedules; t updates already made
 
 Hyperparameters and the step count are float64/int scalars; the per-element
 arithmetic runs in the vectors' dtype (as PyTorch's fused Adam does), so float32
-loops vectorize; norms accumulate in float64.
+loops vectorize; norms add blocks of NORM_BLOCK squares in that dtype, in float64 beyond.
 """
 import math
 from collections import namedtuple
@@ -63,21 +63,38 @@ def prepared(g, w, l1, l2, clip_value, scale):
     return scale * min(max(regularized(g, w, l1, l2), -clip_value), clip_value)
 
 
+#: elements summed in the vectors' dtype before the float64 total: float32 sums of 256
+#: squares (positive terms) stay within 256·2⁻²⁴ ≈ 1.5e-5 relative even unvectorized,
+#: and the pass runs at twice the speed of float64 accumulation (235k values: 12.7 µs
+#: against 20.2, AMD Zen 4)
+NORM_BLOCK = 256
+
+
 @kernel
 def _squares(p, g, a1, a2, c):
+    """Σ clamp(g + l1 sign(p) + l2 p, ±c)² (float64 total of blocked partial sums)."""
     total = 0.0
-    for k in range(p.shape[0]):
-        x = np.float64(min(max(regularized(g[k], p[k], a1, a2), -c), c))
-        total += x * x
+    for lo in range(0, p.shape[0], NORM_BLOCK):
+        pb, gb = p[lo:lo + NORM_BLOCK], g[lo:lo + NORM_BLOCK]
+        part = g.dtype.type(0)
+        for k in range(pb.shape[0]):
+            x = min(max(regularized(gb[k], pb[k], a1, a2), -c), c)
+            part += x * x
+        total += part
     return total
 
 
 @kernel
 def _plain_squares(g, c):
+    """Σ clamp(g, ±c)² (float64 total of blocked partial sums)."""
     total = 0.0
-    for k in range(g.shape[0]):
-        x = np.float64(min(max(g[k], -c), c))
-        total += x * x
+    for lo in range(0, g.shape[0], NORM_BLOCK):
+        gb = g[lo:lo + NORM_BLOCK]
+        part = g.dtype.type(0)
+        for k in range(gb.shape[0]):
+            x = min(max(gb[k], -c), c)
+            part += x * x
+        total += part
     return total
 
 
