@@ -283,3 +283,17 @@ def test_early_stopping_restores_running_statistics():
     assert hist.best_epoch == best and len(hist.epoch) < 200
     assert model.evaluate(Xv, yv)["loss"] == pytest.approx(hist.history["val_loss"][best],
                                                            rel=1e-12)
+
+
+def test_parity_with_pytorch_when_installed():
+    """scripts/torch_parity.py: BatchNorm, AdamW, clipping and CosineDecay against
+    PyTorch (not a test dependency: runs where the bench extra is installed)."""
+    pytest.importorskip("torch")
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).parents[1] / "scripts" / "torch_parity.py"
+    spec = importlib.util.spec_from_file_location("torch_parity", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert max(module.parity().values()) < 1e-12
