@@ -21,6 +21,16 @@ class Callback:
         return self.on_epoch_end(epoch, logs)
 
 
+def _check_monitor(callback, model, has_validation):
+    """A clear error, before training, when ``callback.monitor`` is not a logged metric."""
+    metrics = ["loss", "accuracy"] if model.is_classifier else ["loss"]
+    available = metrics + (["val_" + m for m in metrics] if has_validation else [])
+    if callback.monitor not in available:
+        need = " (it needs validation_data)" if callback.monitor.startswith("val_") else ""
+        raise ValueError(f"{type(callback).__name__}: monitor {callback.monitor!r} is not "
+                         f"logged by this fit{need}; choose from {available}")
+
+
 class ReduceLROnPlateau(Callback):
     """Multiply the learning rate by ``factor`` when ``monitor`` has not improved for
     ``patience`` epochs (never below ``min_lr``). Improvement means lower by more than
@@ -40,12 +50,7 @@ class ReduceLROnPlateau(Callback):
 
     def on_train_begin(self, model, optimizer, has_validation):
         super().on_train_begin(model, optimizer, has_validation)
-        metrics = ["loss", "accuracy"] if model.is_classifier else ["loss"]
-        available = metrics + (["val_" + m for m in metrics] if has_validation else [])
-        if self.monitor not in available:
-            need = " (it needs validation_data)" if self.monitor.startswith("val_") else ""
-            raise ValueError(f"ReduceLROnPlateau: monitor {self.monitor!r} is not logged by "
-                             f"this fit{need}; choose from {available}")
+        _check_monitor(self, model, has_validation)
         self.best, self.wait = None, 0
 
     def _improved(self, value):
@@ -72,3 +77,52 @@ class ReduceLROnPlateau(Callback):
     def __repr__(self):
         return (f"ReduceLROnPlateau(factor={self.factor:g}, patience={self.patience}, "
                 f"min_lr={self.min_lr:g}, monitor={self.monitor!r})")
+
+
+class Checkpoint(Callback):
+    """Save the model through ``model.save(path)`` after each epoch, or with
+    ``best_only=True`` after each epoch that improves ``monitor`` (lower is better;
+    higher for a monitor named like an accuracy). ``path`` may contain ``{epoch}``
+    (1-based), e.g. "model-{epoch:03d}.fnn", to keep one file per epoch. A file holds
+    everything ``fastnn.load`` needs to resume training exactly."""
+
+    needs_host_state = True
+
+    def __init__(self, path, best_only=False, monitor="val_loss"):
+        import os
+
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a str or path, got {type(path).__name__}")
+        self.path = os.fspath(path)
+        try:
+            self.path.format(epoch=1)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"path {self.path!r}: only {{epoch}} may be formatted into it "
+                             f"({exc})") from None
+        if not isinstance(best_only, bool):
+            raise TypeError(f"best_only must be a bool, got {type(best_only).__name__}")
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor must be a string, got {type(monitor).__name__}")
+        self.best_only, self.monitor = best_only, monitor
+        self.maximize = "accuracy" in monitor
+        self.best = None
+
+    def on_train_begin(self, model, optimizer, has_validation):
+        super().on_train_begin(model, optimizer, has_validation)
+        if self.best_only:
+            _check_monitor(self, model, has_validation)
+        self.best = None
+
+    def on_epoch_end(self, epoch, logs):
+        if self.best_only:
+            value = logs[self.monitor]
+            if not math.isfinite(value) or self.best is not None and not (
+                    value > self.best if self.maximize else value < self.best):
+                return False
+            self.best = value
+        self.model.save(self.path.format(epoch=epoch + 1))
+        return False
+
+    def __repr__(self):
+        return (f"Checkpoint({self.path!r}, best_only={self.best_only}, "
+                f"monitor={self.monitor!r})")

@@ -11,6 +11,8 @@ are computed on the device.
 """
 import numpy as np
 
+from fastnn.epochs import EpochResult, shuffle_order
+
 
 def _cuda():
     from fastnn.kernels.cuda.backend import require_cuda
@@ -28,11 +30,11 @@ def _indices(cuda, n):
     return cuda.to_device(np.arange(n, dtype=np.int64))
 
 
-def fit(model, X, T, val, epochs, batch_size, optimizer, clip, shuffle, rng, eval_chunk):
-    """The epochs of ``Sequential.fit`` on the device, as a generator of (loss sum,
-    correct, validation sums or None, a function copying the parameters and running
-    statistics out) per epoch. Closing it copies the parameters, running statistics
-    and optimizer state back to the host."""
+def fit(model, X, T, val, epochs, batch_size, optimizer, clip, shuffle, rng, eval_chunk, run):
+    """The epochs of ``Sequential.fit`` on the device, as a generator of
+    fastnn.epochs.EpochResult. Ctrl-C (``run.stopped``) ends training at the next epoch
+    boundary. Closing it copies the parameters, running statistics and optimizer state
+    back to the host."""
     cuda = _cuda()
     net = _network(model)
     state = cuda.to_device(optimizer.bind(model))
@@ -41,10 +43,17 @@ def fit(model, X, T, val, epochs, batch_size, optimizer, clip, shuffle, rng, eva
     if val is not None:
         Xv_d, Tv_d = cuda.to_device(val[0]), cuda.to_device(val[1])
         val_perm = _indices(cuda, val[0].shape[0])
+
+    def sync():
+        net.pull(model.params, model.stats)
+        state.copy_to_host(optimizer.state)
+
     try:
         for _ in range(epochs):
+            if run.stopped:
+                return
             if shuffle:
-                rng.shuffle(perm)
+                shuffle_order(perm, rng)
             # the rule is built per epoch: a callback may have changed optimizer.lr_scale
             total, correct, optimizer.steps = net.train_epoch(
                 X_d, T_d, cuda.to_device(perm), batch_size, optimizer.update_rule(clip), state,
@@ -52,10 +61,9 @@ def fit(model, X, T, val, epochs, batch_size, optimizer, clip, shuffle, rng, eva
             sums = None
             if val is not None:
                 sums = net.evaluate(Xv_d, Tv_d, val_perm, min(eval_chunk, val[0].shape[0]))
-            yield total, correct, sums, net.pull
+            yield EpochResult(total, correct, X.shape[0], sums, True, net.pull, sync)
     finally:
-        net.pull(model.params, model.stats)
-        state.copy_to_host(optimizer.state)
+        sync()
 
 
 def evaluate(model, X, T, cap):

@@ -4,12 +4,15 @@
 class History:
     """``history[name]`` is the list of per-epoch values of ``loss``, ``val_loss``,
     ``accuracy`` and ``val_accuracy`` (those that apply); ``epoch`` their indices;
-    ``best_epoch`` the epoch whose parameters early stopping kept (else None)."""
+    ``best_epoch`` the epoch whose parameters early stopping kept (else None);
+    ``interrupted`` True when Ctrl-C ended training (the last entry may then be a partial
+    epoch: its metrics over the samples trained on, validation metrics NaN)."""
 
     def __init__(self):
         self.history = {}
         self.epoch = []
         self.best_epoch = None
+        self.interrupted = False
 
     def append(self, epoch, logs):
         self.epoch.append(epoch)

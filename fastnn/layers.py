@@ -34,6 +34,11 @@ class Dense:
         self.l2 = check_nonnegative_float(l2, "l2")
         self.W = self.b = self.dW = self.db = None
 
+    def config(self):
+        """The constructor's arguments (what ``save`` stores)."""
+        return dict(n_in=self.n_in, n_out=self.n_out, activation=self.activation, l1=self.l1,
+                    l2=self.l2)
+
     def __repr__(self):
         reg = "".join(f", {k}={v:g}" for k, v in (("l1", self.l1), ("l2", self.l2)) if v)
         return f"Dense({self.n_in}, {self.n_out}, activation={self.activation!r}{reg})"
@@ -44,6 +49,9 @@ class Activation:
 
     def __init__(self, name):
         self.activation = check_activation(name, "name")
+
+    def config(self):
+        return dict(name=self.activation)
 
     def __repr__(self):
         return f"Activation({self.activation!r})"
@@ -67,6 +75,9 @@ class BatchNorm:
         self.gamma = self.beta = self.dgamma = self.dbeta = None
         self.running_mean = self.running_var = None
 
+    def config(self):
+        return dict(n=self.n, momentum=self.momentum, eps=self.eps)
+
     def __repr__(self):
         return f"BatchNorm({self.n}, momentum={self.momentum:g}, eps={self.eps:g})"
 
@@ -81,5 +92,12 @@ class Dropout:
     def __init__(self, rate):
         self.rate = check_in_range(rate, "rate", 0.0, 1.0, high_open=True)
 
+    def config(self):
+        return dict(rate=self.rate)
+
     def __repr__(self):
         return f"Dropout({self.rate:g})"
+
+
+#: class name -> layer class, for ``load`` (the only classes a model file can name)
+LAYERS = {cls.__name__: cls for cls in (Dense, Activation, BatchNorm, Dropout)}

@@ -15,6 +15,7 @@ import numpy as np
 
 from fastnn.buffers import aligned_zeros
 from fastnn.callbacks import Callback
+from fastnn.epochs import EpochResult, EpochRun, Interrupt, Progress, shuffle_order
 from fastnn.history import History
 from fastnn.layers import Activation, BatchNorm, Dense, Dropout
 from fastnn.optimizers import check_clip, get_optimizer
@@ -116,6 +117,18 @@ class Sequential:
     """
 
     def __init__(self, layers, *, loss="mse", dtype="float32", seed=None, device="cpu"):
+        self._setup(layers, loss, dtype, seed, device)
+        self._init_params()
+
+    @classmethod
+    def _restored(cls, layers, loss, dtype, seed, device, dropout_key):
+        """A model with the given architecture and dropout stream key whose parameters
+        are left at zero, for ``fastnn.load`` to fill (fastnn.persistence)."""
+        model = cls.__new__(cls)
+        model._setup(layers, loss, dtype, seed, device, dropout_key)
+        return model
+
+    def _setup(self, layers, loss, dtype, seed, device, dropout_key=None):
         if not isinstance(loss, str):
             raise TypeError(f"loss must be a string, got {type(loss).__name__}")
         if loss not in LOSSES:
@@ -140,16 +153,30 @@ class Sequential:
         self.device = device
         self.seed = seed
         self._rng = np.random.default_rng(seed)
-        self._build()
-        self._init_params()
+        #: the optimizer of the last ``fit`` (None before any): ``fit(optimizer=None)``
+        #: continues with it, state, step count and schedule intact
+        self.optimizer = None
+        self._build(dropout_key)
+
+    # --------------------------------------------------------------- saving
+    def save(self, path):
+        """Write the model to ``path`` (one ``.npz`` file, conventionally ``.fnn``): its
+        layers, loss, dtype and seed, parameters, running statistics, the last fit's
+        optimizer (class, hyperparameters, schedule, state, step count) and the shuffling
+        generator, so that ``fastnn.load(path)`` resumes exactly. The write is atomic: a
+        failure leaves any previous file at ``path`` intact (fastnn.persistence)."""
+        from fastnn.persistence import save
+
+        save(self, path)
 
     # ------------------------------------------------------------------ layout
-    def _build(self):
+    def _build(self, dropout_key=None):
         blocks = self.blocks
         sizes = [blocks[0].dense.n_in] + [b.dense.n_out for b in blocks]
         acts = [ACTIVATIONS[b.activation] for b in blocks]
         loss_code = LOSSES[self.loss_name]
-        key = np.random.SeedSequence(self.seed, spawn_key=(1,)).generate_state(1, np.uint64)[0]
+        key = np.random.SeedSequence(self.seed, spawn_key=(1,)).generate_state(1, np.uint64)[0] \
+            if dropout_key is None else np.uint64(dropout_key)
         self.net, n_params, n_stats = make_network(
             sizes, acts, [int(b.norm is not None) for b in blocks],
             [b.norm.momentum if b.norm else 0.0 for b in blocks],
@@ -331,8 +358,9 @@ class Sequential:
         n = X.shape[0]
         self._check_batch_statistics(n, n, "X")
         buf = self._buffers(n, optimizer.bind(self))
-        loss, _, optimizer.steps = training.train_epoch(
-            X, T, np.arange(n), n, self.net, optimizer.update_rule(clip), buf, optimizer.steps)
+        loss, _, optimizer.steps = training.train_batches(
+            X, T, np.arange(n), 0, n, n, self.net, optimizer.update_rule(clip), buf,
+            optimizer.steps, 0.0, 0)
         return loss / n
 
     # --------------------------------------------------------------- training
@@ -342,27 +370,37 @@ class Sequential:
         """Minibatch training; returns a History of per-epoch ``loss``, ``val_loss``
         (and ``accuracy``, ``val_accuracy`` for classifiers) and ``lr``.
 
-        Each epoch (one compiled call) shuffles the samples (``shuffle=True``), then for
-        each minibatch of ``batch_size`` (the last may be smaller) runs forward (BatchNorm
-        with batch statistics, Dropout active), loss, backward and the ``optimizer``
-        update: penalty gradient, then clipping — each element to ±``clip_value``, then
-        the whole gradient to global L2 norm ``clip_norm`` (PyTorch's clip_grad_norm_) —
-        then the optimizer's rule at the rate its schedule gives. ``loss`` is the mean
-        over samples of their minibatch's loss, taken before each update; ``lr`` the rate
-        in force at the end of the epoch. ``seed`` fixes the shuffling (default: drawn
-        from the model's seed). ``callbacks``: plain callables ``cb(epoch, logs)`` or
-        fastnn.Callback objects (such as ReduceLROnPlateau), called after each epoch; one
-        returning True stops training. ``early_stopping=k`` (needs ``validation_data``)
-        stops after k epochs without a lower ``val_loss`` and restores the parameters
-        and running statistics of the best epoch (``history.best_epoch``); the optimizer
-        keeps its latest state. Everything is validated before the first update; a
+        Each epoch shuffles the samples (``shuffle=True``), then for each minibatch of
+        ``batch_size`` (the last may be smaller) runs forward (BatchNorm with batch
+        statistics, Dropout active), loss, backward and the ``optimizer`` update: penalty
+        gradient, then clipping — each element to ±``clip_value``, then the whole
+        gradient to global L2 norm ``clip_norm`` (PyTorch's clip_grad_norm_) — then the
+        optimizer's rule at the rate its schedule gives. ``optimizer=None`` continues with
+        ``model.optimizer`` (the last fit's: state, step count and schedule intact), or
+        Adam(1e-3) for a model that never trained; the optimizer given becomes
+        ``model.optimizer``. ``loss`` is the mean over samples of their minibatch's loss,
+        taken before each update; ``lr`` the rate in force at the end of the epoch.
+        ``seed`` fixes the shuffling (default: the model's own generator, which
+        ``save``/``load`` keep). ``callbacks``: plain callables ``cb(epoch, logs)`` or
+        fastnn.Callback objects (ReduceLROnPlateau, Checkpoint), called after each
+        epoch; one returning True stops training. ``early_stopping=k`` (needs
+        ``validation_data``) stops after k epochs without a lower ``val_loss`` and
+        restores the parameters and running statistics of the best epoch
+        (``history.best_epoch``); the optimizer keeps its latest state.
+
+        An epoch runs as compiled chunks of about 0.2 s (fastnn.epochs): Ctrl-C stops
+        training at the next step boundary with the model consistent (the partial epoch
+        is recorded, ``history.interrupted`` is True; a second Ctrl-C interrupts at
+        once), and ``verbose=1`` on a terminal shows a progress line during epochs longer
+        than about a second. Everything is validated before the first update; a
         diverging run (non-finite loss) stops with FloatingPointError.
         """
         X, T = self._xy(X, y)
         epochs = check_positive_int(epochs, "epochs")
         batch_size = min(check_positive_int(batch_size, "batch_size"), X.shape[0])
         self._check_batch_statistics(X.shape[0], batch_size, "batch_size")
-        optimizer = get_optimizer(optimizer)
+        optimizer = self.optimizer if optimizer is None and self.optimizer is not None \
+            else get_optimizer(optimizer)
         clip = check_clip(clip_norm, clip_value)
         val = None
         if validation_data is not None:
@@ -387,45 +425,65 @@ class Sequential:
                 cb.on_train_begin(self, optimizer, val is not None)
 
         rng = np.random.default_rng(seed) if seed is not None else self._rng
+        self.optimizer = optimizer
+        with Interrupt() as interrupt:
+            run = EpochRun(interrupt, Progress(verbose == 1))
+            return self._run_epochs(X, T, val, epochs, batch_size, optimizer, clip, shuffle,
+                                    rng, verbose, callbacks, early_stopping, run)
+
+    def _run_epochs(self, X, T, val, epochs, batch_size, optimizer, clip, shuffle, rng,
+                    verbose, callbacks, early_stopping, run):
         if self.device == "cuda":
             from fastnn import device
 
             epochs_run = device.fit(self, X, T, val, epochs, batch_size, optimizer, clip,
-                                    shuffle, rng, _EVAL_CHUNK)
+                                    shuffle, rng, _EVAL_CHUNK, run)
         else:
             epochs_run = self._fit_cpu(X, T, val, epochs, batch_size, optimizer, clip, shuffle,
-                                       rng)
-        n = X.shape[0]
+                                       rng, run)
         history = History()
         best, best_loss, since_best = None, math.inf, 0
         if early_stopping is not None:
             best = (self.params.copy(), self.stats.copy())
         started = time.perf_counter()
-        for epoch, (total, correct, val_sums, copy_state) in enumerate(epochs_run):
-            logs = self._metrics(total, correct, n)
+        for epoch, result in enumerate(epochs_run):
+            logs = self._metrics(result.total, result.correct, result.samples)
             if not math.isfinite(logs["loss"]):
                 epochs_run.close()
                 raise FloatingPointError(f"training diverged in epoch {epoch + 1}: the loss is "
                                          f"{logs['loss']}; lower the learning rate")
-            if val_sums is not None:
-                for key, value in self._metrics(*val_sums, val[0].shape[0]).items():
+            for key in list(logs) if val is not None else ():
+                logs["val_" + key] = math.nan
+            if result.val_sums is not None:
+                for key, value in self._metrics(*result.val_sums, val[0].shape[0]).items():
                     logs["val_" + key] = value
             logs["lr"] = optimizer.current_lr()
             logs["time"], started = time.perf_counter() - started, time.perf_counter()
             history.append(epoch, logs)
+            run.progress.clear()
+            if not result.complete:
+                history.interrupted = True
+                if verbose:
+                    print(f"epoch {epoch + 1}/{epochs} interrupted after {result.samples} of "
+                          f"{X.shape[0]} samples  loss {logs['loss']:.4f}  "
+                          f"({logs['time']:.2f} s)", flush=True)
+                break
             if verbose:
                 shown = "  ".join(f"{k} {v:.4g}" if k == "lr" else f"{k} {v:.4f}"
                                   for k, v in logs.items() if k != "time")
                 print(f"epoch {epoch + 1}/{epochs}  {shown}  ({logs['time']:.2f} s)", flush=True)
+            if any(getattr(cb, "needs_host_state", False) for cb in callbacks):
+                result.sync()
             stop = any([bool(cb(epoch, logs)) for cb in callbacks])
             if early_stopping is not None:
                 if logs["val_loss"] < best_loss:
                     best_loss, since_best, history.best_epoch = logs["val_loss"], 0, epoch
-                    copy_state(*best)
+                    result.copy_state(*best)
                 else:
                     since_best += 1
                     stop = stop or since_best >= early_stopping
-            if stop:
+            if stop or run.stopped:
+                history.interrupted = history.interrupted or run.stopped
                 break
         epochs_run.close()
         if early_stopping is not None:
@@ -437,19 +495,37 @@ class Sequential:
         np.copyto(params, self.params)
         np.copyto(stats, self.stats)
 
-    def _fit_cpu(self, X, T, val, epochs, batch_size, optimizer, clip, shuffle, rng):
-        """Per epoch, one compiled call; yields (loss sum, correct, validation sums or
-        None, a function copying the parameters and running statistics out)."""
+    def _fit_cpu(self, X, T, val, epochs, batch_size, optimizer, clip, shuffle, rng, run):
+        """The epochs of ``fit``, each as compiled chunks of consecutive steps (about
+        CHUNK_SECONDS each: fastnn.epochs); yields an EpochResult per epoch. After Ctrl-C,
+        the epoch in progress ends at the next chunk boundary, as a partial result."""
         buf = self._buffers(batch_size, optimizer.bind(self))
         rule = optimizer.update_rule(clip)
-        perm = np.arange(X.shape[0], dtype=np.int64)
-        for _ in range(epochs):
+        n = X.shape[0]
+        steps_total = -(-n // batch_size)
+        perm = np.arange(n, dtype=np.int64)
+        for epoch in range(epochs):
+            if run.stopped:
+                return
             if shuffle:
-                rng.shuffle(perm)
-            total, correct, optimizer.steps = training.train_epoch(
-                X, T, perm, batch_size, self.net, optimizer.refresh(rule), buf, optimizer.steps)
-            val_sums = None if val is None else self._evaluate_sums(*val)
-            yield total, correct, val_sums, self._copy_state
+                shuffle_order(perm, rng)
+            run.label = f"epoch {epoch + 1}/{epochs}"
+            total, correct, done, began = 0.0, 0, 0, run.now()
+            while done < n and not run.stopped:
+                steps = run.sizer.steps
+                stop = min(n, done + steps * batch_size)
+                chunk_began = run.now()
+                total, correct, optimizer.steps = training.train_batches(
+                    X, T, perm, done, stop, batch_size, self.net, optimizer.refresh(rule), buf,
+                    optimizer.steps, total, correct)
+                now = run.now()
+                run.sizer.record(-(-(stop - done) // batch_size), now - chunk_began)
+                done = stop
+                run.progress.update(run.label, -(-done // batch_size), steps_total, done,
+                                    now - began)
+            complete = done == n
+            val_sums = None if val is None or not complete else self._evaluate_sums(*val)
+            yield EpochResult(total, correct, done, val_sums, complete, self._copy_state)
 
     def __repr__(self):
         layers = ", ".join(repr(l) for l in self.layers)

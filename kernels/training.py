@@ -3,6 +3,7 @@
 ``net`` is a layout.Network, ``upd`` an optimizers.Update, ``buf`` a network.Buffers;
 X (n, n_0) and T (n, n_L) are row-major, one row per sample.
 """
+
 from ._jit import kernel
 from .losses import count_correct
 from .network import (
@@ -27,21 +28,24 @@ def rows(X, start, nb):
 
 
 @kernel
-def train_epoch(X, T, perm, batch_size, net, upd, buf, step):
-    """One epoch of minibatch training, visiting the samples in the order ``perm``.
+def train_batches(X, T, perm, start, stop, batch_size, net, upd, buf, step, total, correct):
+    """Consecutive minibatches of an epoch that visits the samples in the order ``perm``:
+    those beginning at sample positions start, start + batch_size, ... < stop (``start``
+    a multiple of batch_size). The whole epoch is start = 0, stop = len(perm), total = 0,
+    correct = 0; any split of it into such ranges, each call continuing from the
+    (total, correct, step) the previous returned, gives bitwise the same result.
 
     Per minibatch: gather, forward (batch statistics, dropout, running statistics
     updated), loss, backward, the update ``upd`` (schedule, clipping, regularization).
-    The workspace holds minibatches of ``batch_size``; the last may be smaller. Returns
-    (sum over samples of their minibatch's loss, correct predictions, step count after).
+    The workspace holds minibatches of ``batch_size``; the epoch's last may be smaller.
+    Returns (total + sum over samples of their minibatch's loss, correct + correct
+    predictions, step count after).
     """
     n = perm.shape[0]
     L = net.sizes.shape[0] - 1
-    total = 0.0
-    correct = 0
-    for start in range(0, n, batch_size):
-        nb = min(batch_size, n - start)
-        Xb, Tb = gather_batch(X, T, perm, start, nb, buf.ws, net, batch_size)
+    for begin in range(start, stop, batch_size):
+        nb = min(batch_size, n - begin)
+        Xb, Tb = gather_batch(X, T, perm, begin, nb, buf.ws, net, batch_size)
         loss = forward_backward(net, buf, Xb, Tb, batch_size, TRAIN_UPDATE, step)
         total += loss * nb
         correct += count_correct(net.loss, output_view(buf.ws, net, batch_size, L, nb), Tb)

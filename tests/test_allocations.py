@@ -2,7 +2,8 @@
 epoch after the first allocates no array — the only NRT events of a call are the
 meminfo adapters Numba makes for the NumPy arguments it is handed (one each, freed on
 return), the same for 10 steps as for 160 — and tracemalloc shows no growth with the
-number of steps in a call. Also with every remedy of 0.2 in use (BatchNorm, Dropout, AdamW with a
+number of steps in a call. Epochs run as one compiled call here (fastnn.epochs sizes
+chunks by time; the script fixes them), and as many calls as steps in the last check. Also with every remedy of 0.2 in use (BatchNorm, Dropout, AdamW with a
 schedule, clipping). Runs in a subprocess: NUMBA_NRT_STATS must be set before Numba starts."""
 import json
 import os
@@ -17,7 +18,15 @@ SCRIPT = textwrap.dedent("""
     import numpy as np
     from numba.core.runtime import rtsys
     import fastnn
+    from fastnn import epochs
 
+    class FixedChunks(epochs.ChunkSizer):   # chunks of CHUNK steps, whatever the timings
+        def __init__(self):
+            self.steps = CHUNK
+        def record(self, steps, elapsed):
+            self.steps = CHUNK
+    CHUNK = 10 ** 9
+    epochs.ChunkSizer = FixedChunks
     rng = np.random.default_rng(0)
     X = rng.standard_normal((1000, 12)).astype(np.float32)
     y = rng.integers(0, 4, 1000)
@@ -58,8 +67,13 @@ SCRIPT = textwrap.dedent("""
             return sum(array_arguments(v) for v in value)
         return 0
     arguments = 3 + array_arguments((model.net, opt.update_rule(), model._buffers(32)))
+    one_call = nrt_events(100, 1)
+    CHUNK = 1   # the same epoch as 10 calls of one step: 9 more calls, nothing else
+    ten_calls = nrt_events(100, 1)
+    CHUNK = 10 ** 9
     print(json.dumps({"steps_10": nrt_events(100, 1), "steps_160": nrt_events(25, 4),
                       "epochs_1": nrt_events(100, 1), "epochs_3": nrt_events(100, 3),
+                      "one_call": one_call, "ten_calls": ten_calls,
                       "traced_1_step": traced(1000), "traced_100_steps": traced(10),
                       "array_arguments": arguments}))
 """)
@@ -80,6 +94,8 @@ def test_training_steps_allocate_nothing(model):
     assert per_epoch <= stats["array_arguments"] + 1, stats
     # 4 epochs of 40 steps cost 3 more epoch calls than 1 epoch of 10 steps, not more steps
     assert stats["steps_160"][0] - stats["steps_10"][0] == 3 * per_epoch, stats
+    # an epoch cut into 10 calls of one step: 9 calls' adapters more, no step costs more
+    assert stats["ten_calls"][0] - stats["one_call"][0] == 9 * (per_epoch - 1), stats
     # Python memory held after an epoch of 100 steps is no larger than after one of 1
     # step (compared within one call each: Numba's dispatcher keeps caches of its own,
     # tens of kB that rise and fall with the number of calls with tuple arguments)

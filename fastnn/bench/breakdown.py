@@ -1,7 +1,7 @@
 """Where a workload's step goes: each part of fastnn's training step timed alone, in
 its own compiled loop over an epoch's minibatches (µs per step, best of ``repeats``).
 
-    epoch          train_epoch as fit runs it (shuffled order), for the total
+    epoch          train_batches over a whole epoch as fit runs it (shuffled order), for the total
     products       the step's 8 matrix products through matmul (loops or BLAS)
     floor          the same products through BLAS alone (the GEMM floor)
     gather         copying the shuffled minibatch into the workspace
@@ -33,7 +33,7 @@ from fastnn.bench.workloads import (CLIP_NORM, DROPOUT, LR, WEIGHT_DECAY, WORKLO
 from fastnn.optimizers import check_clip
 from fastnn.kernels import dropout, losses, network, optimizers
 from fastnn.kernels.matmul import matmul, matmul_blas
-from fastnn.kernels.training import train_epoch
+from fastnn.kernels.training import train_batches
 
 
 @njit
@@ -120,7 +120,7 @@ def breakdown(name, repeats=5):
     products, floor = step_products(matmul), step_products(matmul_blas)
     rule, unclipped = opt.update_rule(clip), opt.update_rule()
     parts = {
-        "epoch": lambda: train_epoch(X, T, perm, nb, net, rule, buf, 1),
+        "epoch": lambda: train_batches(X, T, perm, 0, X.shape[0], nb, net, rule, buf, 1, 0.0, 0),
         "products": lambda: products(*operands, n),
         "floor": lambda: floor(*operands, n),
         "gather": lambda: _gather(n, X, T, perm, nb, buf.ws, net),
