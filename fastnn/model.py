@@ -4,7 +4,7 @@ All parameters live in one vector ``params`` (each Dense layer's W, then b, then
 BatchNorm's γ and β); ``grads`` has the same layout; each layer's ``W``, ``b``, ``dW``,
 ``db`` (``gamma``, ``beta``, ``dgamma``, ``dbeta``) are views into them, and BatchNorm's
 running statistics views into ``stats``.
-Training runs one compiled kernel per epoch (fastnn.kernels.training.train_epoch);
+Training runs each epoch as compiled chunks of steps (fastnn.kernels.training.train_batches);
 this module validates input, owns the buffers and calls kernels. It holds no math.
 """
 import math

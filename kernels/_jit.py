@@ -4,6 +4,16 @@
 code in milliseconds instead of recompiling) and the fast-math flags that keep
 ``isnan``/``isfinite`` meaningful: no ``nnan``/``ninf`` (DESIGN.md, "fastmath").
 
+Kernels are compiled without a CPython wrapper (the code that unboxes Python
+arguments): most are only ever called by other kernels, and the wrapper of a kernel
+taking the ``Network`` and ``Buffers`` tuples unboxes some thirty arrays — generating
+and compiling those wrappers was a quarter of a cold compile (scripts/compile_times.py).
+A kernel called from Python runs through its *entry twin*: the same function compiled
+with a wrapper, on first use, under its own cache files. ``kernel(entry=True)`` marks
+the entry points the model layer calls (the epoch, evaluation, updates), which keep
+their wrapper in the one dispatcher; ``inline="always"`` kernels too (they are only
+compiled as dispatchers when Python calls them).
+
 Numba validates a cached function against its *own* source file only, so a kernel
 that calls kernels of other modules would keep running stale compiled code after
 those modules change (or after fastnn is upgraded). Kernels are therefore cached
@@ -13,9 +23,11 @@ crossovers compiled into them (which the environment can change: ``kernels.cross
 """
 import hashlib
 import os
+import types
 
 import numba
 from numba.core import caching
+from numba.core.registry import CPUDispatcher
 
 from .crossover import DOT_FORM_LIMIT, OUTER_FORM_LIMIT
 
@@ -67,10 +79,40 @@ def _install_locators():
 _install_locators()
 
 
-def kernel(fn=None, **options):
-    """Decorate ``fn`` as a cached, GIL-free nopython kernel."""
-    settings = {"cache": True, "nogil": True, "fastmath": set(FASTMATH), "error_model": "numpy"}
-    settings.update(options)
+class InternalKernel(CPUDispatcher):
+    """A kernel dispatcher without a CPython wrapper, whose Python calls go to its entry
+    twin (compiled with a wrapper on first use)."""
+
+    _entry = None
+
+    def __call__(self, *args, **kwargs):
+        entry = self._entry
+        if entry is None:
+            entry = self._entry = _entry_twin(self)
+        return entry(*args, **kwargs)
+
+
+def _entry_twin(dispatcher):
+    fn = dispatcher.py_func
+    twin = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__,
+                              fn.__closure__)
+    twin.__qualname__ = fn.__qualname__ + "__entry"   # its own cache index and data files
+    twin.__module__, twin.__doc__ = fn.__module__, fn.__doc__
+    options = {k: v for k, v in dispatcher.targetoptions.items()
+               if k not in ("no_cpython_wrapper", "no_cfunc_wrapper", "nopython")}
+    return numba.njit(cache=True, **options)(twin)
+
+
+def kernel(fn=None, *, entry=False, **options):
+    """Decorate ``fn`` as a cached, GIL-free nopython kernel (``entry=True``: one that the
+    Python layer calls, compiled with its CPython wrapper)."""
     if fn is None:
-        return lambda f: numba.njit(**settings)(f)
-    return numba.njit(**settings)(fn)
+        return lambda f: kernel(f, entry=entry, **options)
+    settings = {"nogil": True, "fastmath": set(FASTMATH), "error_model": "numpy"}
+    settings.update(options)
+    if entry or settings.get("inline") == "always":
+        return numba.njit(cache=True, **settings)(fn)
+    settings.update(nopython=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+    dispatcher = InternalKernel(py_func=fn, locals={}, targetoptions=settings)
+    dispatcher.enable_caching()
+    return dispatcher

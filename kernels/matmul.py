@@ -1,6 +1,6 @@
 """C = A · B into a preallocated C, for the layouts of the dense layer: two paths.
 
-    matmul_blas    BLAS gemm (SciPy's, through Numba's np.dot): fastest for big products
+    matmul_blas    BLAS gemm (SciPy's, as Numba's np.dot calls it): fastest for big products
     matmul_loops   hand-written register-tiled loops: no call, packing or threading
                    overhead, fastest for small products
     matmul         matmul_loops up to the measured crossover in m·k·n, else matmul_blas
@@ -19,7 +19,10 @@ in order and vectorizing along its contiguous axis:
                 (dW = dZ·Xᵀ and dX = Wᵀ·dZ); four rows of C share each load of B
 """
 import numpy as np
+from numba.core import types
 from numba.extending import overload
+
+import numba.np.linalg  # noqa: F401  (registers Numba's BLAS helpers, numba_xxgemm among them)
 
 from ._jit import kernel
 from .crossover import DOT_FORM_LIMIT, OUTER_FORM_LIMIT
@@ -129,6 +132,56 @@ def _outer_form_column_major_b(A, B, C):
             C[i, j] = s
 
 
+#: Numba's own BLAS entry (what its np.dot calls): xxgemm(kind, transa, transb, m, n, k,
+#: &alpha, a, lda, b, ldb, &beta, c, ldc), column-major, kind 's' or 'd'. Calling it
+#: directly skips np.dot's shape checks and their error-message machinery, a fifth of
+#: a cold compile's signatures (the shapes are the network's own: always consistent).
+_xxgemm = types.ExternalFunction("numba_xxgemm", types.intc(
+    types.char, types.char, types.char, types.intp, types.intp, types.intp, types.voidptr,
+    types.voidptr, types.intp, types.voidptr, types.intp, types.voidptr, types.voidptr,
+    types.intp))
+_SCALARS = {np.dtype(t): (np.ones(1, t), np.zeros(1, t), ord("s" if t == np.float32 else "d"))
+            for t in (np.float32, np.float64)}
+
+
+def _gemm_operand(X):  # pragma: no cover - replaced by the overload
+    raise NotImplementedError
+
+
+@overload(_gemm_operand)
+def _gemm_operand_impl(X):
+    """(trans, ld) that make BLAS's column-major view of the contiguous X read Xᵀ."""
+    if X.layout == "C":
+        return lambda X: (np.int8(ord("n")), max(1, X.shape[1]))
+    if X.layout == "F":
+        return lambda X: (np.int8(ord("t")), max(1, X.shape[0]))
+    return None
+
+
+def _gemm_scalars(C):  # pragma: no cover - replaced by the overload
+    raise NotImplementedError
+
+
+@overload(_gemm_scalars)
+def _gemm_scalars_impl(C):
+    """(kind, 1, 0) of C's dtype, the scalars as one-element global arrays."""
+    one, zero, kind = _SCALARS[np.dtype(str(C.dtype))]
+    return lambda C: (np.int8(kind), one, zero)
+
+
+@kernel
+def _blas_gemm(A, B, C):
+    """C = A · B by BLAS gemm: C C-ordered (M × N), A and B C- or F-ordered, computed as
+    the column-major Cᵀ = Bᵀ · Aᵀ."""
+    M, K = A.shape
+    N = B.shape[1]
+    ta, lda = _gemm_operand(A)
+    tb, ldb = _gemm_operand(B)
+    kind, one, zero = _gemm_scalars(C)
+    _xxgemm(kind, tb, ta, N, M, K, one.ctypes, B.ctypes, ldb, A.ctypes, lda, zero.ctypes,
+            C.ctypes, max(1, N))
+
+
 def _as_c_ordered(a, b, out):  # pragma: no cover - replaced by the overload
     raise NotImplementedError
 
@@ -147,7 +200,7 @@ def _as_c_ordered_impl(a, b, out):
 def matmul_blas(a, b, out):
     """out = a · b through BLAS gemm; a, b, out contiguous, out not aliasing a or b."""
     A, B, C = _as_c_ordered(a, b, out)
-    np.dot(A, B, C)
+    _blas_gemm(A, B, C)
 
 
 @kernel
@@ -175,4 +228,4 @@ def matmul(a, b, out):
     if A.shape[0] * A.shape[1] * B.shape[1] <= _loops_limit(B):
         _loops_c(A, B, C)
     else:
-        np.dot(A, B, C)
+        _blas_gemm(A, B, C)

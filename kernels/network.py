@@ -43,7 +43,7 @@ def workspace_size(net, cap):
     return net.ws_units * cap + net.ws_fixed
 
 
-@kernel
+@kernel(entry=True)
 def is_fused(act_last, loss_code):
     """True when the output activation and the loss are one fused kernel."""
     return (act_last == SOFTMAX and loss_code == CATEGORICAL_CROSSENTROPY) or (

@@ -297,7 +297,7 @@ def _penalty_segment(p, g, a1, a2):
     return penalty
 
 
-@kernel
+@kernel(entry=True)
 def add_penalty_grad(params, grads, seg):
     """grads += l1 sign(w) + l2 w per segment; returns the penalty l1|w|_1 + l2/2 |w|^2."""
     cast = params.dtype.type

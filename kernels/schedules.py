@@ -21,7 +21,7 @@ INVERSE_TIME, STEP, EXPONENTIAL, COSINE = range(4)
 SCHEDULE_SIZE = 6
 
 
-@kernel
+@kernel(entry=True)
 def learning_rate(schedule, t):
     """The rate in force for update t (float64)."""
     code, lr, a, b, c = int(schedule[0]), schedule[1], schedule[2], schedule[3], schedule[4]

@@ -2,7 +2,12 @@
 
 ``net`` is a layout.Network, ``upd`` an optimizers.Update, ``buf`` a network.Buffers;
 X (n, n_0) and T (n, n_L) are row-major, one row per sample.
+
+Constant arguments are passed to the passes as np.int64 / np.bool_ values: a bare
+constant would be typed as a literal, and Numba compiles a callee once per literal
+value (forward three times, each block pass twice) for no measurable run-time gain.
 """
+import numpy as np
 
 from ._jit import kernel
 from .losses import count_correct
@@ -27,7 +32,7 @@ def rows(X, start, nb):
     return X.reshape(X.shape[0] * d)[start * d:(start + nb) * d].reshape(nb, d).T
 
 
-@kernel
+@kernel(entry=True)
 def train_batches(X, T, perm, start, stop, batch_size, net, upd, buf, step, total, correct):
     """Consecutive minibatches of an epoch that visits the samples in the order ``perm``:
     those beginning at sample positions start, start + batch_size, ... < stop (``start``
@@ -46,7 +51,7 @@ def train_batches(X, T, perm, start, stop, batch_size, net, upd, buf, step, tota
     for begin in range(start, stop, batch_size):
         nb = min(batch_size, n - begin)
         Xb, Tb = gather_batch(X, T, perm, begin, nb, buf.ws, net, batch_size)
-        loss = forward_backward(net, buf, Xb, Tb, batch_size, TRAIN_UPDATE, step)
+        loss = forward_backward(net, buf, Xb, Tb, batch_size, np.int64(TRAIN_UPDATE), step)
         total += loss * nb
         correct += count_correct(net.loss, output_view(buf.ws, net, batch_size, L, nb), Tb)
         optimizer_update(upd, net.seg, buf.params, buf.grads, buf.state, step)
@@ -54,7 +59,7 @@ def train_batches(X, T, perm, start, stop, batch_size, net, upd, buf, step, tota
     return total, correct, step
 
 
-@kernel
+@kernel(entry=True)
 def evaluate_batches(X, T, net, buf, cap):
     """(sum over samples of the loss, correct predictions) of the network on X, T in
     inference mode, in chunks of ``cap`` samples. Reads X and T in place."""
@@ -65,25 +70,26 @@ def evaluate_batches(X, T, net, buf, cap):
     for start in range(0, n, cap):
         nb = min(cap, n - start)
         Tb = rows(T, start, nb)
-        Y = forward(net, buf, rows(X, start, nb), cap, INFER, 0, net.fused)
+        Y = forward(net, buf, rows(X, start, nb), cap, np.int64(INFER), np.int64(0), net.fused)
         loss = output_loss(net, Y, Tb, delta_view(buf.ws, net, cap, L, nb))
         total += loss * nb
         correct += count_correct(net.loss, Y, Tb)
     return total, correct
 
 
-@kernel
+@kernel(entry=True)
 def predict_batches(X, out, net, buf, cap):
     """out (n, n_L) = the network's outputs (inference mode) for the rows of X, in chunks
     of ``cap``."""
     n = X.shape[0]
     for start in range(0, n, cap):
         nb = min(cap, n - start)
-        Y = forward(net, buf, rows(X, start, nb), cap, INFER, 0, False)
+        Y = forward(net, buf, rows(X, start, nb), cap, np.int64(INFER), np.int64(0),
+                    np.bool_(False))
         rows(out, start, nb)[:, :] = Y
 
 
-@kernel
+@kernel(entry=True)
 def batch_loss_and_grad(X, T, net, buf, step):
     """Loss of all rows of X, T taken as one minibatch in training mode (batch
     statistics, the dropout of update ``step``; running statistics untouched), and its
@@ -94,4 +100,4 @@ def batch_loss_and_grad(X, T, net, buf, step):
         Xw = output_view(buf.ws, net, n, 0, n)
         Xw[:, :] = Xb
         Xb = Xw
-    return forward_backward(net, buf, Xb, rows(T, 0, n), n, TRAIN, step)
+    return forward_backward(net, buf, Xb, rows(T, 0, n), n, np.int64(TRAIN), step)
