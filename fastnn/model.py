@@ -268,7 +268,8 @@ class Sequential:
 
             return device.forward(self, X, cap)
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        training.predict_batches(X, out, self.net, self._buffers(cap), cap)
+        no_targets = np.empty((0, self.n_outputs), dtype=self.dtype)
+        training.infer_batches(X, no_targets, out, self.net, self._buffers(cap), cap)
         return out
 
     def predict_proba(self, X):
@@ -304,7 +305,8 @@ class Sequential:
             from fastnn import device
 
             return device.evaluate(self, X, T, cap)
-        return training.evaluate_batches(X, T, self.net, self._buffers(cap), cap)
+        no_outputs = np.empty((0, self.n_outputs), dtype=self.dtype)
+        return training.infer_batches(X, T, no_outputs, self.net, self._buffers(cap), cap)
 
     def _metrics(self, total, correct, n):
         result = {"loss": total / n}

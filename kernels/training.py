@@ -60,33 +60,29 @@ def train_batches(X, T, perm, start, stop, batch_size, net, upd, buf, step, tota
 
 
 @kernel(entry=True)
-def evaluate_batches(X, T, net, buf, cap):
-    """(sum over samples of the loss, correct predictions) of the network on X, T in
-    inference mode, in chunks of ``cap`` samples. Reads X and T in place."""
+def infer_batches(X, T, out, net, buf, cap):
+    """The network in inference mode on the rows of X, in chunks of ``cap`` samples,
+    reading X in place. With T (n, n_L) — n rows, as X — returns (sum over samples of the
+    loss, correct predictions); with out (n, n_L), writes the outputs (probabilities for
+    a fused loss) into it. Pass a 0-row array for the one not wanted; without T the
+    result is (0.0, 0). One kernel for evaluation and prediction: one compile."""
     n = X.shape[0]
     L = net.sizes.shape[0] - 1
+    evaluate, predict = T.shape[0] == n, out.shape[0] == n
     total = 0.0
     correct = 0
     for start in range(0, n, cap):
         nb = min(cap, n - start)
-        Tb = rows(T, start, nb)
-        Y = forward(net, buf, rows(X, start, nb), cap, np.int64(INFER), np.int64(0), net.fused)
-        loss = output_loss(net, Y, Tb, delta_view(buf.ws, net, cap, L, nb))
-        total += loss * nb
-        correct += count_correct(net.loss, Y, Tb)
-    return total, correct
-
-
-@kernel(entry=True)
-def predict_batches(X, out, net, buf, cap):
-    """out (n, n_L) = the network's outputs (inference mode) for the rows of X, in chunks
-    of ``cap``."""
-    n = X.shape[0]
-    for start in range(0, n, cap):
-        nb = min(cap, n - start)
         Y = forward(net, buf, rows(X, start, nb), cap, np.int64(INFER), np.int64(0),
-                    np.bool_(False))
-        rows(out, start, nb)[:, :] = Y
+                    evaluate and net.fused)
+        if evaluate:   # a fused loss overwrites its logits Y with the probabilities
+            Tb = rows(T, start, nb)
+            loss = output_loss(net, Y, Tb, delta_view(buf.ws, net, cap, L, nb))
+            total += loss * nb
+            correct += count_correct(net.loss, Y, Tb)
+        if predict:
+            rows(out, start, nb)[:, :] = Y
+    return total, correct
 
 
 @kernel(entry=True)
