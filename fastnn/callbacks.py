@@ -3,6 +3,7 @@
 which model and optimizer it serves, and may check that ``fit`` gives it what it needs.
 """
 import math
+import os
 
 from fastnn.validation import check_in_range, check_positive_int
 
@@ -89,8 +90,6 @@ class Checkpoint(Callback):
     needs_host_state = True
 
     def __init__(self, path, best_only=False, monitor="val_loss"):
-        import os
-
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path must be a str or path, got {type(path).__name__}")
         self.path = os.fspath(path)

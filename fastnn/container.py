@@ -14,6 +14,7 @@ Layout (zip64 throughout, fixed timestamps, no data descriptors):
     [local header, .npy header, array bytes] per member, central directory,
     zip64 end record, zip64 locator, end record, comment
 """
+import io
 import struct
 import threading
 import zlib
@@ -40,8 +41,6 @@ class CorruptContainer(Exception):
 
 def _npy_header(array):
     """The .npy v1/v2 header bytes of ``array`` (what np.save writes before the data)."""
-    import io
-
     buffer = io.BytesIO()
     d = np.lib.format.header_data_from_array_1_0(array)
     try:

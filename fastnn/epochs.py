@@ -7,7 +7,6 @@ microseconds per chunk, the speed.
 import signal
 import sys
 import threading
-import time
 
 import numpy as np
 
@@ -106,14 +105,10 @@ class EpochRun:
         self.sizer = ChunkSizer()
         self.interrupt = interrupt
         self.progress = progress
-        self.label = ""
 
     @property
     def stopped(self):
         return self.interrupt.requested
-
-    def now(self):
-        return time.perf_counter()
 
 
 class EpochResult:

@@ -454,11 +454,10 @@ class Sequential:
                 epochs_run.close()
                 raise FloatingPointError(f"training diverged in epoch {epoch + 1}: the loss is "
                                          f"{logs['loss']}; lower the learning rate")
-            for key in list(logs) if val is not None else ():
-                logs["val_" + key] = math.nan
-            if result.val_sums is not None:
-                for key, value in self._metrics(*result.val_sums, val[0].shape[0]).items():
-                    logs["val_" + key] = value
+            if val is not None:   # NaN for an epoch cut short, which is not validated
+                measured = dict.fromkeys(logs, math.nan) if result.val_sums is None else \
+                    self._metrics(*result.val_sums, val[0].shape[0])
+                logs.update({"val_" + key: value for key, value in measured.items()})
             logs["lr"] = optimizer.current_lr()
             logs["time"], started = time.perf_counter() - started, time.perf_counter()
             history.append(epoch, logs)
@@ -511,20 +510,18 @@ class Sequential:
                 return
             if shuffle:
                 shuffle_order(perm, rng)
-            run.label = f"epoch {epoch + 1}/{epochs}"
-            total, correct, done, began = 0.0, 0, 0, run.now()
+            total, correct, done, began = 0.0, 0, 0, time.perf_counter()
             while done < n and not run.stopped:
-                steps = run.sizer.steps
-                stop = min(n, done + steps * batch_size)
-                chunk_began = run.now()
+                stop = min(n, done + run.sizer.steps * batch_size)
+                chunk_began = time.perf_counter()
                 total, correct, optimizer.steps = training.train_batches(
                     X, T, perm, done, stop, batch_size, self.net, optimizer.refresh(rule), buf,
                     optimizer.steps, total, correct)
-                now = run.now()
+                now = time.perf_counter()
                 run.sizer.record(-(-(stop - done) // batch_size), now - chunk_began)
                 done = stop
-                run.progress.update(run.label, -(-done // batch_size), steps_total, done,
-                                    now - began)
+                run.progress.update(f"epoch {epoch + 1}/{epochs}", -(-done // batch_size),
+                                    steps_total, done, now - began)
             complete = done == n
             val_sums = None if val is None or not complete else self._evaluate_sums(*val)
             yield EpochResult(total, correct, done, val_sums, complete, self._copy_state)

@@ -166,14 +166,10 @@ def _field(mapping, key, kinds, where):
     if not isinstance(mapping, dict) or key not in mapping:
         raise _Invalid(f"the header lacks {where}{key!r}")
     value = mapping[key]
-    if not isinstance(value, kinds) or isinstance(value, bool) and bool not in _tuple(kinds):
+    if not isinstance(value, kinds) or isinstance(value, bool):   # no field is a bool
         raise _Invalid(f"the header's {where}{key!r} has the wrong type "
                        f"({type(value).__name__})")
     return value
-
-
-def _tuple(kinds):
-    return kinds if isinstance(kinds, tuple) else (kinds,)
 
 
 def _header(members):

@@ -178,8 +178,9 @@ def _blas_gemm(A, B, C):
     ta, lda = _gemm_operand(A)
     tb, ldb = _gemm_operand(B)
     kind, one, zero = _gemm_scalars(C)
-    _xxgemm(kind, tb, ta, N, M, K, one.ctypes, B.ctypes, ldb, A.ctypes, lda, zero.ctypes,
-            C.ctypes, max(1, N))
+    if _xxgemm(kind, tb, ta, N, M, K, one.ctypes, B.ctypes, ldb, A.ctypes, lda, zero.ctypes,
+               C.ctypes, max(1, N)) != 0:   # -1: no BLAS (SciPy's) could be loaded
+        raise RuntimeError("BLAS gemm unavailable: fastnn needs SciPy's BLAS")
 
 
 def _as_c_ordered(a, b, out):  # pragma: no cover - replaced by the overload
