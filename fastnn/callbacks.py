@@ -10,7 +10,11 @@ from fastnn.validation import check_in_range, check_positive_int
 
 class Callback:
     """Base class. ``on_train_begin`` runs after ``fit`` has validated its arguments and
-    before any kernel; ``on_epoch_end(epoch, logs)`` after each epoch (True stops)."""
+    before any kernel; ``on_epoch_end(epoch, logs)`` after each epoch (True stops).
+    ``needs_host_state = True`` asks ``fit`` to bring the host's parameters and optimizer
+    state up to date before the call (they live on the GPU with device="cuda")."""
+
+    needs_host_state = False
 
     def on_train_begin(self, model, optimizer, has_validation):
         self.model, self.optimizer = model, optimizer
