@@ -182,24 +182,24 @@ class Sequential:
             [b.norm.momentum if b.norm else 0.0 for b in blocks],
             [b.norm.eps if b.norm else 0.0 for b in blocks], [b.drop for b in blocks],
             [b.dense.l1 for b in blocks], [b.dense.l2 for b in blocks], loss_code,
-            network.is_fused(acts[-1], loss_code), key)
+            network.is_fused.py_func(acts[-1], loss_code), key)
         self.params = aligned_zeros(n_params, self.dtype)
         self.grads = aligned_zeros(n_params, self.dtype)
         self.stats = aligned_zeros(n_stats, self.dtype)
         net = self.net
         for l, block in enumerate(blocks):
             dense, norm = block.dense, block.norm
-            dense.W = network.weight_view(self.params, net, l)
-            dense.b = network.bias_view(self.params, net, l)
-            dense.dW = network.weight_view(self.grads, net, l)
-            dense.db = network.bias_view(self.grads, net, l)
+            dense.W = network.weight_view.py_func(self.params, net, l)
+            dense.b = network.bias_view.py_func(self.params, net, l)
+            dense.dW = network.weight_view.py_func(self.grads, net, l)
+            dense.db = network.bias_view.py_func(self.grads, net, l)
             if norm is not None:
-                norm.gamma = network.gamma_view(self.params, net, l)
-                norm.beta = network.beta_view(self.params, net, l)
-                norm.dgamma = network.gamma_view(self.grads, net, l)
-                norm.dbeta = network.beta_view(self.grads, net, l)
-                norm.running_mean = network.running_mean_view(self.stats, net, l)
-                norm.running_var = network.running_var_view(self.stats, net, l)
+                norm.gamma = network.gamma_view.py_func(self.params, net, l)
+                norm.beta = network.beta_view.py_func(self.params, net, l)
+                norm.dgamma = network.gamma_view.py_func(self.grads, net, l)
+                norm.dbeta = network.beta_view.py_func(self.grads, net, l)
+                norm.running_mean = network.running_mean_view.py_func(self.stats, net, l)
+                norm.running_var = network.running_var_view.py_func(self.stats, net, l)
         self._ws = aligned_zeros(0, self.dtype)
         self._acc = np.zeros(max(1, int(net.acc_size)))
         self._no_state = aligned_zeros((1, 0), self.dtype)
@@ -216,7 +216,7 @@ class Sequential:
 
     def _buffers(self, cap, state=None):
         """The kernels' ``Buffers``, with a workspace for minibatches of ``cap``."""
-        need = network.workspace_size(self.net, cap)
+        need = network.workspace_size.py_func(self.net, cap)
         if self._ws.size < need:
             self._ws = aligned_zeros(need, self.dtype)
         return network.Buffers(self.params, self.grads,

@@ -27,7 +27,11 @@ import types
 
 import numba
 from numba.core import caching
+from numba.core.codegen import JITCodeLibrary
+from numba.core.compiler import Compiler
+from numba.core.compiler_lock import require_global_compiler_lock
 from numba.core.registry import CPUDispatcher
+from numba.extending import overload
 
 from .crossover import DOT_FORM_LIMIT, OUTER_FORM_LIMIT
 
@@ -79,6 +83,51 @@ def _install_locators():
 _install_locators()
 
 
+class _NoEnvCodegen:
+    """The codegen, as a link-only library shows it: no environment to set (its code is
+    never loaded on its own)."""
+
+    def __init__(self, codegen):
+        self._codegen = codegen
+
+    def set_env(self, env_name, env):
+        pass
+
+    def __getattr__(self, name):
+        return getattr(self._codegen, name)
+
+
+class LinkOnlyLibrary(JITCodeLibrary):
+    """The code of an internal kernel: LLVM IR to be linked into its callers, never
+    optimised as a module nor compiled to machine code on its own."""
+
+    def finalize(self):
+        require_global_compiler_lock()
+        self._raise_if_finalized()
+        seen = set()
+        for library in self._linking_libraries:
+            if library not in seen:
+                seen.add(library)
+                self._reload_init.update(library._reload_init)
+                self._final_module.link_in(library._get_module_for_linking(), preserve=True)
+        self._finalize_dynamic_globals()
+        self._finalized = True
+
+    def get_pointer_to_function(self, name):
+        self._ensure_finalized()
+        return 0
+
+    @property
+    def codegen(self):
+        return _NoEnvCodegen(self._codegen)
+
+
+class _InternalCompiler(Compiler):
+    def compile_extra(self, func):
+        self.state.library = LinkOnlyLibrary(self.state.targetctx.codegen(), func.__qualname__)
+        return super().compile_extra(func)
+
+
 class InternalKernel(CPUDispatcher):
     """A kernel dispatcher without a CPython wrapper, whose Python calls go to its entry
     twin (compiled with a wrapper on first use)."""
@@ -103,16 +152,24 @@ def _entry_twin(dispatcher):
     return numba.njit(cache=True, **options)(twin)
 
 
+_INTERNAL = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True, "_nrt": False}
+
+
+def internal_overload(fn):
+    """``numba.extending.overload`` of ``fn`` for implementations only kernels call: their
+    code is link-only, like an internal kernel's."""
+    return overload(fn, jit_options=dict(_INTERNAL, pipeline_class=_InternalCompiler))
+
+
 def kernel(fn=None, *, entry=False, **options):
     """Decorate ``fn`` as a cached, GIL-free nopython kernel (``entry=True``: one that the
     Python layer calls, compiled with its CPython wrapper)."""
     if fn is None:
         return lambda f: kernel(f, entry=entry, **options)
-    settings = {"nogil": True, "fastmath": set(FASTMATH), "error_model": "numpy"}
+    settings = {"nogil": True, "fastmath": set(FASTMATH), "error_model": "numpy", "_nrt": False}
     settings.update(options)
     if entry or settings.get("inline") == "always":
         return numba.njit(cache=True, **settings)(fn)
-    settings.update(nopython=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-    dispatcher = InternalKernel(py_func=fn, locals={}, targetoptions=settings)
-    dispatcher.enable_caching()
-    return dispatcher
+    settings.update(_INTERNAL, nopython=True)
+    return InternalKernel(py_func=fn, locals={}, targetoptions=settings,
+                          pipeline_class=_InternalCompiler)

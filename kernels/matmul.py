@@ -20,11 +20,10 @@ in order and vectorizing along its contiguous axis:
 """
 import numpy as np
 from numba.core import types
-from numba.extending import overload
 
 import numba.np.linalg  # noqa: F401  (registers Numba's BLAS helpers, numba_xxgemm among them)
 
-from ._jit import kernel
+from ._jit import internal_overload, kernel
 from .crossover import DOT_FORM_LIMIT, OUTER_FORM_LIMIT
 
 
@@ -104,7 +103,7 @@ def _loops_c(A, B, C):  # pragma: no cover - replaced by the overload
     raise NotImplementedError
 
 
-@overload(_loops_c)
+@internal_overload(_loops_c)
 def _loops_c_impl(A, B, C):
     """Pick the loop form from the layouts, at compile time (C is C-ordered)."""
     if B.layout == "C":
@@ -148,7 +147,7 @@ def _gemm_operand(X):  # pragma: no cover - replaced by the overload
     raise NotImplementedError
 
 
-@overload(_gemm_operand)
+@internal_overload(_gemm_operand)
 def _gemm_operand_impl(X):
     """(trans, ld) that make BLAS's column-major view of the contiguous X read Xᵀ."""
     if X.layout == "C":
@@ -162,7 +161,7 @@ def _gemm_scalars(C):  # pragma: no cover - replaced by the overload
     raise NotImplementedError
 
 
-@overload(_gemm_scalars)
+@internal_overload(_gemm_scalars)
 def _gemm_scalars_impl(C):
     """(kind, 1, 0) of C's dtype, the scalars as one-element global arrays."""
     one, zero, kind = _SCALARS[np.dtype(str(C.dtype))]
@@ -187,7 +186,7 @@ def _as_c_ordered(a, b, out):  # pragma: no cover - replaced by the overload
     raise NotImplementedError
 
 
-@overload(_as_c_ordered)
+@internal_overload(_as_c_ordered)
 def _as_c_ordered_impl(a, b, out):
     """(A, B, C) with C = A · B and C C-ordered: (a, b, out) or (bᵀ, aᵀ, outᵀ)."""
     if out.layout == "C":
@@ -215,7 +214,7 @@ def _loops_limit(B):  # pragma: no cover - replaced by the overload
     raise NotImplementedError
 
 
-@overload(_loops_limit)
+@internal_overload(_loops_limit)
 def _loops_limit_impl(B):
     """The crossover of the loop form that _loops_c picks for this B (C C-ordered)."""
     limit = OUTER_FORM_LIMIT if B.layout == "C" else DOT_FORM_LIMIT

@@ -43,7 +43,7 @@ def workspace_size(net, cap):
     return net.ws_units * cap + net.ws_fixed
 
 
-@kernel(entry=True)
+@kernel(inline="always")
 def is_fused(act_last, loss_code):
     """True when the output activation and the loss are one fused kernel."""
     return (act_last == SOFTMAX and loss_code == CATEGORICAL_CROSSENTROPY) or (
@@ -133,22 +133,31 @@ def dropout_stream(net, step, site):
 
 @kernel
 def gather_batch(X, T, perm, start, nb, ws, net, cap):
-    """Copy samples perm[start:start+nb] of X (n, n_0) and T (n, n_L) into the workspace;
-    returns their (n_0, nb) and (n_L, nb) column-major views."""
-    L = net.sizes.shape[0] - 1
-    xb = ws[0:nb * net.sizes[0]].reshape(nb, net.sizes[0])
-    t0 = net.sizes[0] * cap
-    tb = ws[t0:t0 + nb * net.sizes[L]].reshape(nb, net.sizes[L])
+    """Copy samples perm[start:start+nb] of X (n, n_0) and T (n, n_L) into the workspace,
+    where ``output_view(ws, net, cap, 0, nb)`` and ``target_view(ws, net, cap, nb)`` see
+    them as (n_0, nb) and (n_L, nb) column-major matrices."""
+    xb = output_view(ws, net, cap, 0, nb).T
+    tb = target_view(ws, net, cap, nb).T
     for j in range(nb):
         _copy_row(X[perm[start + j]], xb[j])
         _copy_row(T[perm[start + j]], tb[j])
-    return xb.T, tb.T
 
 
 @kernel
 def _copy_row(src, dst):
     for c in range(src.shape[0]):
         dst[c] = src[c]
+
+
+@kernel
+def copy_columns(src, dst):
+    """dst = src for two matrices of one shape, column by column (the views of the
+    workspace are column-major). A loop, not ``dst[:, :] = src``: Numba's slice
+    assignment compiles its shape-mismatch message (string formatting), a second or
+    so of every cold compile for a check these views never need."""
+    for j in range(dst.shape[1]):
+        for i in range(dst.shape[0]):
+            dst[i, j] = src[i, j]
 
 
 @kernel(inline="always")
@@ -186,7 +195,8 @@ def forward(net, buf, X, cap, mode, step, logits):
     """Forward pass of the columns of X (n_0, nb): A_{l+1} = f_l(W_l Ã_l + b_l) or its
     BatchNorm form, dropping each block's input in the training modes. With input
     dropout, X must lie in the workspace (it is dropped in place). With ``logits`` the
-    last block stops at its logits (for a fused loss, which applies f). Returns A_L."""
+    last block stops at its logits (for a fused loss, which applies f). A_L is left in
+    ``output_view(buf.ws, net, cap, L, nb)``."""
     L = net.sizes.shape[0] - 1
     nb = X.shape[1]
     training = mode != INFER
@@ -200,7 +210,6 @@ def forward(net, buf, X, cap, mode, step, logits):
         if training and l + 1 < L and net.drop[l + 1] > 0.0:
             dropout_forward(Y, net.drop[l + 1], dropout_stream(net, step, l + 1))
         A = Y
-    return A
 
 
 @kernel
@@ -255,7 +264,8 @@ def backward(net, buf, X, cap, step):
 def forward_backward(net, buf, X, T, cap, mode, step):
     """Loss of one minibatch (X (n_0, nb), T (n_L, nb)) and its gradient in ``grads``."""
     L = net.sizes.shape[0] - 1
-    Y = forward(net, buf, X, cap, mode, step, net.fused)
-    loss = output_loss(net, Y, T, delta_view(buf.ws, net, cap, L, X.shape[1]))
+    nb = X.shape[1]
+    forward(net, buf, X, cap, mode, step, net.fused)
+    loss = output_loss(net, output_view(buf.ws, net, cap, L, nb), T, delta_view(buf.ws, net, cap, L, nb))
     backward(net, buf, X, cap, step)
     return loss

@@ -15,17 +15,19 @@ from .network import (
     INFER,
     TRAIN,
     TRAIN_UPDATE,
+    copy_columns,
     delta_view,
     forward,
     forward_backward,
     gather_batch,
     output_loss,
     output_view,
+    target_view,
 )
 from .optimizers import optimizer_update
 
 
-@kernel
+@kernel(inline="always")
 def rows(X, start, nb):
     """Rows start:start+nb of the row-major X (n, d) as a (d, nb) column-major view."""
     d = X.shape[1]
@@ -50,7 +52,9 @@ def train_batches(X, T, perm, start, stop, batch_size, net, upd, buf, step, tota
     L = net.sizes.shape[0] - 1
     for begin in range(start, stop, batch_size):
         nb = min(batch_size, n - begin)
-        Xb, Tb = gather_batch(X, T, perm, begin, nb, buf.ws, net, batch_size)
+        gather_batch(X, T, perm, begin, nb, buf.ws, net, batch_size)
+        Xb = output_view(buf.ws, net, batch_size, 0, nb)
+        Tb = target_view(buf.ws, net, batch_size, nb)
         loss = forward_backward(net, buf, Xb, Tb, batch_size, np.int64(TRAIN_UPDATE), step)
         total += loss * nb
         correct += count_correct(net.loss, output_view(buf.ws, net, batch_size, L, nb), Tb)
@@ -73,15 +77,16 @@ def infer_batches(X, T, out, net, buf, cap):
     correct = 0
     for start in range(0, n, cap):
         nb = min(cap, n - start)
-        Y = forward(net, buf, rows(X, start, nb), cap, np.int64(INFER), np.int64(0),
-                    evaluate and net.fused)
+        forward(net, buf, rows(X, start, nb), cap, np.int64(INFER), np.int64(0),
+                evaluate and net.fused)
+        Y = output_view(buf.ws, net, cap, L, nb)
         if evaluate:   # a fused loss overwrites its logits Y with the probabilities
             Tb = rows(T, start, nb)
             loss = output_loss(net, Y, Tb, delta_view(buf.ws, net, cap, L, nb))
             total += loss * nb
             correct += count_correct(net.loss, Y, Tb)
         if predict:
-            rows(out, start, nb)[:, :] = Y
+            copy_columns(Y, rows(out, start, nb))
     return total, correct
 
 
@@ -94,6 +99,6 @@ def batch_loss_and_grad(X, T, net, buf, step):
     Xb = rows(X, 0, n)
     if net.drop[0] > 0.0:   # the input is dropped in place: work on a copy in ws
         Xw = output_view(buf.ws, net, n, 0, n)
-        Xw[:, :] = Xb
+        copy_columns(Xb, Xw)
         Xb = Xw
     return forward_backward(net, buf, Xb, rows(T, 0, n), n, np.int64(TRAIN), step)
