@@ -1,18 +1,28 @@
 """The one decorator every CPU kernel is compiled with.
 
-``kernel`` is ``numba.njit`` with on-disk caching (a fresh process loads compiled
-code in milliseconds instead of recompiling) and the fast-math flags that keep
-``isnan``/``isfinite`` meaningful: no ``nnan``/``ninf`` (DESIGN.md, "fastmath").
+``kernel`` is ``numba.njit`` with the fast-math flags that keep ``isnan``/``isfinite``
+meaningful (no ``nnan``/``ninf``: DESIGN.md, "fastmath"), without Numba's runtime
+(``_nrt=False``: kernels only write into arrays they are given, so no reference counts
+are kept — a kernel that allocated would not compile; a kernel returns scalars, never a
+view, since a view returned without a reference to a caller compiled with the runtime
+would be released once too often), and cached on disk where Python calls it.
 
-Kernels are compiled without a CPython wrapper (the code that unboxes Python
-arguments): most are only ever called by other kernels, and the wrapper of a kernel
-taking the ``Network`` and ``Buffers`` tuples unboxes some thirty arrays — generating
-and compiling those wrappers was a quarter of a cold compile (scripts/compile_times.py).
-A kernel called from Python runs through its *entry twin*: the same function compiled
-with a wrapper, on first use, under its own cache files. ``kernel(entry=True)`` marks
-the entry points the model layer calls (the epoch, evaluation, updates), which keep
-their wrapper in the one dispatcher; ``inline="always"`` kernels too (they are only
-compiled as dispatchers when Python calls them).
+Cold compile time (scripts/compile_times.py) is spent by Numba typing and lowering each
+function and by LLVM optimising and generating machine code for each *library*: a
+dispatcher's function linked with every function it calls. Compiled normally, each of
+the nested kernels of an epoch would be optimised and turned into machine code on its
+own and again inside each caller, a dozen times over for the innermost. So:
+
+- internal kernels (most of them: only other kernels call them) are *link-only*
+  (``LinkOnlyLibrary``): their LLVM IR is linked into their callers, never optimised as a
+  module nor compiled to machine code alone; they have no CPython wrapper and are not
+  cached (their code lives in the cached entry points). A Python call of one runs its
+  *entry twin*: the same function compiled normally, on first use, with its own cache.
+- ``kernel(entry=True)`` marks the entry points the model layer calls (the epoch,
+  evaluation, updates): compiled, optimised once as a whole and cached;
+  ``inline="always"`` kernels are inlined into their callers by Numba.
+- ``internal_overload`` is ``numba.extending.overload`` for implementations only
+  kernels call: link-only too.
 
 Numba validates a cached function against its *own* source file only, so a kernel
 that calls kernels of other modules would keep running stale compiled code after

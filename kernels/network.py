@@ -31,6 +31,7 @@ from .losses import (
 )
 from .matmul import matmul
 from .random import stream
+from .views import column_major, row_major, segment
 
 INFER, TRAIN, TRAIN_UPDATE = range(3)
 
@@ -53,44 +54,43 @@ def is_fused(act_last, loss_code):
 @kernel(inline="always")
 def matrix_view(flat, offset, rows, cols):
     """The (rows, cols) column-major matrix stored at flat[offset:]: column j holds sample j."""
-    return flat[offset:offset + rows * cols].reshape(cols, rows).T
+    return column_major(flat, offset, rows, cols)
 
 
 @kernel(inline="always")
 def weight_view(flat, net, l):
     """W_l (n_{l+1} × n_l, row-major) inside ``params`` or ``grads``."""
-    rows, cols = net.sizes[l + 1], net.sizes[l]
-    return flat[net.w_off[l]:net.w_off[l] + rows * cols].reshape(rows, cols)
+    return row_major(flat, net.w_off[l], net.sizes[l + 1], net.sizes[l])
 
 
 @kernel(inline="always")
 def bias_view(flat, net, l):
     """b_l (n_{l+1},) inside ``params`` or ``grads``."""
-    return flat[net.b_off[l]:net.b_off[l] + net.sizes[l + 1]]
+    return segment(flat, net.b_off[l], net.sizes[l + 1])
 
 
 @kernel(inline="always")
 def gamma_view(flat, net, l):
     """γ_l of BatchNorm block l inside ``params`` or ``grads``."""
-    return flat[net.g_off[l]:net.g_off[l] + net.sizes[l + 1]]
+    return segment(flat, net.g_off[l], net.sizes[l + 1])
 
 
 @kernel(inline="always")
 def beta_view(flat, net, l):
     """β_l of BatchNorm block l inside ``params`` or ``grads``."""
     n = net.sizes[l + 1]
-    return flat[net.g_off[l] + n:net.g_off[l] + 2 * n]
+    return segment(flat, net.g_off[l] + n, n)
 
 
 @kernel(inline="always")
 def running_mean_view(stats, net, l):
-    return stats[net.r_off[l]:net.r_off[l] + net.sizes[l + 1]]
+    return segment(stats, net.r_off[l], net.sizes[l + 1])
 
 
 @kernel(inline="always")
 def running_var_view(stats, net, l):
     n = net.sizes[l + 1]
-    return stats[net.r_off[l] + n:net.r_off[l] + 2 * n]
+    return segment(stats, net.r_off[l] + n, n)
 
 
 @kernel(inline="always")
@@ -121,8 +121,7 @@ def normalized_view(ws, net, cap, l, nb):
 def feature_view(ws, net, cap, l, k):
     """Per-feature buffer k (0: μ, 1: 1/σ) of BatchNorm block l."""
     n = net.sizes[l + 1]
-    start = net.ws_units * cap + net.f_off[l] + k * n
-    return ws[start:start + n]
+    return segment(ws, net.ws_units * cap + net.f_off[l] + k * n, n)
 
 
 @kernel(inline="always")

@@ -25,13 +25,14 @@ from .network import (
     target_view,
 )
 from .optimizers import optimizer_update
+from .views import column_major
 
 
 @kernel(inline="always")
 def rows(X, start, nb):
     """Rows start:start+nb of the row-major X (n, d) as a (d, nb) column-major view."""
     d = X.shape[1]
-    return X.reshape(X.shape[0] * d)[start * d:(start + nb) * d].reshape(nb, d).T
+    return column_major(X, start * d, d, nb)
 
 
 @kernel(entry=True)
