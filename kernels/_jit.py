@@ -139,8 +139,8 @@ class _InternalCompiler(Compiler):
 
 
 class InternalKernel(CPUDispatcher):
-    """A kernel dispatcher without a CPython wrapper, whose Python calls go to its entry
-    twin (compiled with a wrapper on first use)."""
+    """The dispatcher of a link-only kernel (no CPython wrapper, no machine code of its
+    own), whose Python calls go to its entry twin (compiled normally on first use)."""
 
     _entry = None
 
@@ -162,24 +162,30 @@ def _entry_twin(dispatcher):
     return numba.njit(cache=True, **options)(twin)
 
 
-_INTERNAL = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True, "_nrt": False}
+#: every kernel: without Numba's runtime (see the module docstring)
+_NO_RUNTIME = {"_nrt": False}
+#: internal kernels and overloads: no wrappers, link-only code
+_INTERNAL = dict(_NO_RUNTIME, no_cpython_wrapper=True, no_cfunc_wrapper=True,
+                 pipeline_class=_InternalCompiler)
 
 
 def internal_overload(fn):
     """``numba.extending.overload`` of ``fn`` for implementations only kernels call: their
     code is link-only, like an internal kernel's."""
-    return overload(fn, jit_options=dict(_INTERNAL, pipeline_class=_InternalCompiler))
+    return overload(fn, jit_options=_INTERNAL)
 
 
 def kernel(fn=None, *, entry=False, **options):
-    """Decorate ``fn`` as a cached, GIL-free nopython kernel (``entry=True``: one that the
-    Python layer calls, compiled with its CPython wrapper)."""
+    """Decorate ``fn`` as a GIL-free nopython kernel without Numba's runtime: a link-only
+    internal kernel, or with ``entry=True`` (one the Python layer calls) or
+    ``inline="always"`` a plain cached dispatcher."""
     if fn is None:
         return lambda f: kernel(f, entry=entry, **options)
-    settings = {"nogil": True, "fastmath": set(FASTMATH), "error_model": "numpy", "_nrt": False}
+    settings = dict(_NO_RUNTIME, nogil=True, fastmath=set(FASTMATH), error_model="numpy")
     settings.update(options)
     if entry or settings.get("inline") == "always":
         return numba.njit(cache=True, **settings)(fn)
     settings.update(_INTERNAL, nopython=True)
+    pipeline_class = settings.pop("pipeline_class")
     return InternalKernel(py_func=fn, locals={}, targetoptions=settings,
-                          pipeline_class=_InternalCompiler)
+                          pipeline_class=pipeline_class)
