@@ -56,8 +56,8 @@ class Optimizer:
         (``clip`` from ``check_clip``; none by default)."""
         if clip is None:
             clip = check_clip(None, None)
-        return kernels.Update(np.int64(self.code), self.hyperparameters(),
-                              self.schedule.table(self.lr_scale), clip)
+        return kernels.make_update(self.code, self.hyperparameters(),
+                                   self.schedule.table(self.lr_scale), clip)
 
     def refresh(self, rule):
         """``rule`` (from ``update_rule``) with the schedule's scale brought up to date in

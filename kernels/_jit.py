@@ -23,6 +23,9 @@ own and again inside each caller, a dozen times over for the innermost. So:
   ``inline="always"`` kernels are inlined into their callers by Numba.
 - ``internal_overload`` is ``numba.extending.overload`` for implementations only
   kernels call: link-only too.
+- kernels that dispatch on a kind (optimizer, loss, BatchNorm, Dropout, clipping) pick
+  it from the model's plan while compiling (``kernels.plan``): what a model does not use
+  is never compiled for it.
 
 Numba validates a cached function against its *own* source file only, so a kernel
 that calls kernels of other modules would keep running stale compiled code after

@@ -14,7 +14,9 @@ b_l in ``params``), ``norm`` (1 for a BatchNorm block), ``g_off`` (γ_l in ``par
 β_l right after it), ``r_off`` (running mean in ``stats``, running variance after
 it), ``momentum``/``eps`` (BatchNorm's), ``drop`` (dropout rate of the block's input);
 per activation l = 0..L: ``sizes`` (n_l); the loss code, ``fused`` (last activation and
-loss computed as one kernel from the logits), the dropout ``key``; and ``seg``, the
+loss computed as one kernel from the logits), the dropout ``key``; ``plan``, the kinds the
+kernels compile for (kernels.plan: ``norm`` and ``dropout``, whether any block has
+them, ``loss`` and ``fused``); and ``seg``, the
 ``Segments`` of ``params``: one per tensor (W, b, γ, β), with its L1 and L2
 coefficients and ``decay`` = 1 where decoupled weight decay applies (weights only).
 
@@ -32,10 +34,12 @@ from collections import namedtuple
 
 import numpy as np
 
+from .plan import Plan
+
 Segments = namedtuple("Segments", "bounds l1 l2 decay")
 Network = namedtuple("Network", "sizes acts w_off b_off norm g_off r_off momentum eps drop "
                                 "key loss fused a_unit d_unit h_unit f_off ws_units ws_fixed "
-                                "acc_size seg")
+                                "acc_size seg plan")
 
 
 def _i64(values):
@@ -102,7 +106,9 @@ def make_network(sizes, acts, norm, momentum, eps, drop, l1, l2, loss, fused, ke
         fused=bool(fused), a_unit=_i64(a_unit), d_unit=_i64(d_unit), h_unit=_i64(h_unit),
         f_off=_i64(f_off), ws_units=np.int64(units), ws_fixed=np.int64(fixed),
         acc_size=np.int64(2 * widest_norm),
-        seg=Segments(_i64(bounds), _f64(seg_l1), _f64(seg_l2), _f64(decay)))
+        seg=Segments(_i64(bounds), _f64(seg_l1), _f64(seg_l2), _f64(decay)),
+        plan=Plan(norm=any(bool(n) for n in norm), dropout=any(d > 0.0 for d in drop),
+                  loss=int(loss), fused=bool(fused)))
     return net, n_params, n_stats
 
 

@@ -142,23 +142,39 @@ def loss_value_and_grad(code, P, T, G):
 
 
 @kernel
+def correct_categorical(P, T):
+    """Columns whose largest p and largest t are in the same row (argmax match)."""
+    m, n = P.shape
+    correct = 0
+    for j in range(n):
+        ip = 0
+        it = 0
+        for i in range(1, m):
+            if P[i, j] > P[ip, j]:
+                ip = i
+            if T[i, j] > T[it, j]:
+                it = i
+        correct += ip == it
+    return correct
+
+
+@kernel
+def correct_binary(P, T):
+    """Elements with p > 1/2 == t > 1/2."""
+    m, n = P.shape
+    correct = 0
+    for j in range(n):
+        for i in range(m):
+            correct += (P[i, j] > 0.5) == (T[i, j] > 0.5)
+    return correct
+
+
+@kernel
 def count_correct(code, P, T):
     """Correct predictions in a batch: argmax match (categorical) or p > 1/2 == t > 1/2
     per element (binary); 0 for regression."""
-    m, n = P.shape
-    correct = 0
     if code == CATEGORICAL_CROSSENTROPY:
-        for j in range(n):
-            ip = 0
-            it = 0
-            for i in range(1, m):
-                if P[i, j] > P[ip, j]:
-                    ip = i
-                if T[i, j] > T[it, j]:
-                    it = i
-            correct += ip == it
-    elif code == BINARY_CROSSENTROPY:
-        for j in range(n):
-            for i in range(m):
-                correct += (P[i, j] > 0.5) == (T[i, j] > 0.5)
-    return correct
+        return correct_categorical(P, T)
+    if code == BINARY_CROSSENTROPY:
+        return correct_binary(P, T)
+    return 0

@@ -147,13 +147,18 @@ def _gemm_operand(X):  # pragma: no cover - replaced by the overload
     raise NotImplementedError
 
 
+#: BLAS's trans arguments as the bytes it reads (ord() inside a kernel would compile
+#: Numba's string functions)
+_NO_TRANSPOSE, _TRANSPOSE = np.int8(ord("n")), np.int8(ord("t"))
+
+
 @internal_overload(_gemm_operand)
 def _gemm_operand_impl(X):
     """(trans, ld) that make BLAS's column-major view of the contiguous X read Xᵀ."""
     if X.layout == "C":
-        return lambda X: (np.int8(ord("n")), max(1, X.shape[1]))
+        return lambda X: (_NO_TRANSPOSE, max(1, X.shape[1]))
     if X.layout == "F":
-        return lambda X: (np.int8(ord("t")), max(1, X.shape[0]))
+        return lambda X: (_TRANSPOSE, max(1, X.shape[0]))
     return None
 
 

@@ -13,6 +13,10 @@ Dropout behave:
     TRAIN_UPDATE   TRAIN, and update the running statistics (each step of fit)
 
 Dropout's mask for update ``step`` is the counter-based stream (net.key, step, block).
+
+The kernels of BatchNorm, Dropout and each loss are chosen by ``net.plan`` at compile
+time (kernels.plan): a network without BatchNorm never compiles it. The per-block tables
+(``norm``, ``drop``) still say which blocks run them.
 """
 from collections import namedtuple
 
@@ -25,11 +29,17 @@ from .dropout import dropout_activation_backward, dropout_forward
 from .losses import (
     BINARY_CROSSENTROPY,
     CATEGORICAL_CROSSENTROPY,
-    loss_value_and_grad,
+    MSE,
+    binary_crossentropy,
+    categorical_crossentropy,
+    correct_binary,
+    correct_categorical,
+    mse,
     sigmoid_binary_cross_entropy,
     softmax_cross_entropy,
 )
 from .matmul import matmul
+from .plan import by_plan
 from .random import stream
 from .views import column_major, row_major, segment
 
@@ -131,13 +141,12 @@ def dropout_stream(net, step, site):
 
 
 @kernel
-def gather_batch(X, T, perm, start, nb, ws, net, cap):
-    """Copy samples perm[start:start+nb] of X (n, n_0) and T (n, n_L) into the workspace,
-    where ``output_view(ws, net, cap, 0, nb)`` and ``target_view(ws, net, cap, nb)`` see
-    them as (n_0, nb) and (n_L, nb) column-major matrices."""
-    xb = output_view(ws, net, cap, 0, nb).T
-    tb = target_view(ws, net, cap, nb).T
-    for j in range(nb):
+def gather_batch(X, T, perm, start, Xb, Tb):
+    """Copy samples perm[start:start+nb] of X (n, n_0) and T (n, n_L) into the columns of
+    Xb (n_0, nb) and Tb (n_L, nb), column-major (``output_view(ws, net, cap, 0, nb)`` and
+    ``target_view(ws, net, cap, nb)``). It takes no ``net``: one compile for every plan."""
+    xb, tb = Xb.T, Tb.T
+    for j in range(xb.shape[0]):
         _copy_row(X[perm[start + j]], xb[j])
         _copy_row(T[perm[start + j]], tb[j])
 
@@ -168,13 +177,8 @@ def block_activation(net, l, logits):
 
 
 @kernel
-def block_epilogue(net, buf, l, Y, cap, mode, act):
-    """Block l's pass after its product Z = W_l Ã_l (in Y): Y = f(Z + b_l), or BatchNorm
-    with batch statistics (and the running statistics updated in TRAIN_UPDATE) or, in
-    INFER, with the running statistics, then f."""
-    if not net.norm[l]:
-        bias_activation_forward(Y, bias_view(buf.params, net, l), act)
-        return
+def _batchnorm_epilogue(net, buf, l, Y, cap, mode, act):
+    """Y = f(BatchNorm(Z)) for block l: batch statistics (running ones in INFER)."""
     gamma, beta = gamma_view(buf.params, net, l), beta_view(buf.params, net, l)
     mean, istd = feature_view(buf.ws, net, cap, l, 0), feature_view(buf.ws, net, cap, l, 1)
     if mode == INFER:
@@ -190,6 +194,48 @@ def block_epilogue(net, buf, l, Y, cap, mode, act):
 
 
 @kernel
+def _batchnorm_delta(net, buf, l, cap, D):
+    """D = dL/dY of BatchNorm block l becomes dL/dZ; dγ_l, dβ_l; db_l = 0."""
+    nb = D.shape[1]
+    batchnorm_backward(D, normalized_view(buf.ws, net, cap, l, nb),
+                       gamma_view(buf.params, net, l), feature_view(buf.ws, net, cap, l, 1),
+                       gamma_view(buf.grads, net, l), beta_view(buf.grads, net, l), buf.acc)
+    bias_view(buf.grads, net, l)[:] = 0
+
+
+#: BatchNorm's forward and backward pass of block l (for plans with BatchNorm)
+batchnorm_epilogue = by_plan("norm", {True: _batchnorm_epilogue, False: None})
+batchnorm_delta = by_plan("norm", {True: _batchnorm_delta, False: None})
+
+
+@kernel
+def _dropout_input(net, X, site, step):
+    dropout_forward(X, net.drop[site], dropout_stream(net, step, site))
+
+
+@kernel
+def _dropout_delta(net, act, A, D, site, step):
+    dropout_activation_backward(act, A, D, net.drop[site], dropout_stream(net, step, site))
+
+
+#: dropout of block site's input at update step, and of its gradient with f' (for plans
+#: with Dropout)
+dropout_input = by_plan("dropout", {True: _dropout_input, False: None})
+dropout_delta = by_plan("dropout", {True: _dropout_delta, False: None})
+
+
+@kernel
+def block_epilogue(net, buf, l, Y, cap, mode, act):
+    """Block l's pass after its product Z = W_l Ã_l (in Y): Y = f(Z + b_l), or BatchNorm
+    with batch statistics (and the running statistics updated in TRAIN_UPDATE) or, in
+    INFER, with the running statistics, then f."""
+    if net.norm[l]:
+        batchnorm_epilogue(net.plan, net, buf, l, Y, cap, mode, act)
+    else:
+        bias_activation_forward(Y, bias_view(buf.params, net, l), act)
+
+
+@kernel
 def forward(net, buf, X, cap, mode, step, logits):
     """Forward pass of the columns of X (n_0, nb): A_{l+1} = f_l(W_l Ã_l + b_l) or its
     BatchNorm form, dropping each block's input in the training modes. With input
@@ -200,26 +246,41 @@ def forward(net, buf, X, cap, mode, step, logits):
     nb = X.shape[1]
     training = mode != INFER
     if training and net.drop[0] > 0.0:
-        dropout_forward(X, net.drop[0], dropout_stream(net, step, 0))
+        dropout_input(net.plan, net, X, 0, step)
     A = X
     for l in range(L):
         Y = output_view(buf.ws, net, cap, l + 1, nb)
         matmul(weight_view(buf.params, net, l), A, Y)
         block_epilogue(net, buf, l, Y, cap, mode, block_activation(net, l, logits))
         if training and l + 1 < L and net.drop[l + 1] > 0.0:
-            dropout_forward(Y, net.drop[l + 1], dropout_stream(net, step, l + 1))
+            dropout_input(net.plan, net, Y, l + 1, step)
         A = Y
 
 
 @kernel
-def output_loss(net, Y, T, G):
-    """Loss of the last layer's output Y against T; G = dL/dY (dL/dlogits when fused,
-    in which case Y, the logits, is overwritten by the probabilities)."""
-    if net.fused:
-        if net.loss == CATEGORICAL_CROSSENTROPY:
-            return softmax_cross_entropy(Y, T, Y, G)
-        return sigmoid_binary_cross_entropy(Y, T, Y, G)
-    return loss_value_and_grad(net.loss, Y, T, G)
+def _softmax_output(Z, T, G):
+    """The fused softmax cross-entropy, probabilities written over the logits Z."""
+    return softmax_cross_entropy(Z, T, Z, G)
+
+
+@kernel
+def _sigmoid_output(Z, T, G):
+    """The fused sigmoid binary cross-entropy, probabilities written over the logits Z."""
+    return sigmoid_binary_cross_entropy(Z, T, Z, G)
+
+
+#: output_loss(net.plan, Y, T, G): the loss of the last layer's output Y against T and
+#: G = dL/dY — or, fused, dL/dlogits, with the logits Y overwritten by the probabilities
+output_loss = by_plan(("loss", "fused"), {
+    (MSE, False): mse,
+    (BINARY_CROSSENTROPY, False): binary_crossentropy,
+    (CATEGORICAL_CROSSENTROPY, False): categorical_crossentropy,
+    (BINARY_CROSSENTROPY, True): _sigmoid_output,
+    (CATEGORICAL_CROSSENTROPY, True): _softmax_output,
+})
+#: correct_predictions(net.plan, P, T): losses.count_correct for the plan's loss
+correct_predictions = by_plan("loss", {
+    MSE: 0, BINARY_CROSSENTROPY: correct_binary, CATEGORICAL_CROSSENTROPY: correct_categorical})
 
 
 @kernel
@@ -232,17 +293,13 @@ def block_delta(net, buf, l, cap, nb, step):
     D = delta_view(buf.ws, net, cap, l + 1, nb)
     A = output_view(buf.ws, net, cap, l + 1, nb)
     if l + 1 < L and net.drop[l + 1] > 0.0:
-        dropout_activation_backward(act, A, D, net.drop[l + 1], dropout_stream(net, step, l + 1))
+        dropout_delta(net.plan, net, act, A, D, l + 1, step)
     else:
         derivative_inplace(act, A, D)
-    db = bias_view(buf.grads, net, l)
     if net.norm[l]:
-        batchnorm_backward(D, normalized_view(buf.ws, net, cap, l, nb),
-                           gamma_view(buf.params, net, l), feature_view(buf.ws, net, cap, l, 1),
-                           gamma_view(buf.grads, net, l), beta_view(buf.grads, net, l), buf.acc)
-        db[:] = 0
+        batchnorm_delta(net.plan, net, buf, l, cap, D)
     else:
-        row_sum(D, db)
+        row_sum(D, bias_view(buf.grads, net, l))
 
 
 @kernel
@@ -265,6 +322,7 @@ def forward_backward(net, buf, X, T, cap, mode, step):
     L = net.sizes.shape[0] - 1
     nb = X.shape[1]
     forward(net, buf, X, cap, mode, step, net.fused)
-    loss = output_loss(net, output_view(buf.ws, net, cap, L, nb), T, delta_view(buf.ws, net, cap, L, nb))
+    loss = output_loss(net.plan, output_view(buf.ws, net, cap, L, nb), T,
+                       delta_view(buf.ws, net, cap, L, nb))
     backward(net, buf, X, cap, step)
     return loss

@@ -31,6 +31,7 @@ from collections import namedtuple
 import numpy as np
 
 from ._jit import kernel
+from .plan import Plan, by_plan
 from .schedules import learning_rate
 
 SGD, ADAGRAD, RMSPROP, ADAM, ADAMW, LAMB = range(6)
@@ -45,10 +46,19 @@ STATE_VECTORS = {SGD: 1, ADAGRAD: 1, RMSPROP: 1, ADAM: 2, ADAMW: 2, LAMB: 2}
 #: An update rule as the epoch kernel reads it: the optimizer ``code``; ``hp`` its
 #: hyperparameters (a, b, c, weight decay): sgd a = momentum, b = nesterov; adagrad
 #: a = eps; rmsprop a = rho, b = eps; adam, adamw, lamb a = beta1, b = beta2, c = eps;
-#: ``schedule`` (kernels.schedules); ``clip`` = (max_norm, max_value), ∞ for none.
-Update = namedtuple("Update", "code hp schedule clip")
+#: ``schedule`` (kernels.schedules); ``clip`` = (max_norm, max_value), ∞ for none;
+#: ``plan`` (kernels.plan) the kernels it compiles: ``rule`` (the code, Adam's for AdamW)
+#: and ``clip_norm`` (whether max_norm is finite). Built by ``make_update``.
+Update = namedtuple("Update", "code hp schedule clip plan")
 
 NO_CLIP = np.inf
+
+
+def make_update(code, hp, schedule, clip):
+    """The ``Update`` of optimizer ``code`` (float64 arrays hp, schedule, clip)."""
+    rule = ADAM if code == ADAMW else int(code)
+    return Update(np.int64(code), hp, schedule, clip,
+                  Plan(rule=rule, clip_norm=bool(math.isfinite(clip[0]))))
 
 
 @kernel(inline="always")
@@ -264,27 +274,52 @@ def lamb_update(params, grads, m, v, step, lr, beta1, beta2, eps, weight_decay, 
         _lamb_step(p, mk, vk, cast(lr * trust), c1, c2, e, wd)
 
 
+# The rules with one signature (hp, seg, params, grads, state, step, lr, scale, clip_value):
+
+@kernel
+def _sgd_rule(hp, seg, params, grads, state, step, lr, scale, clip_value):
+    sgd_update(params, grads, state[0], lr, hp[0], hp[1] != 0.0, seg, scale, clip_value)
+
+
+@kernel
+def _adagrad_rule(hp, seg, params, grads, state, step, lr, scale, clip_value):
+    adagrad_update(params, grads, state[0], lr, hp[0], seg, scale, clip_value)
+
+
+@kernel
+def _rmsprop_rule(hp, seg, params, grads, state, step, lr, scale, clip_value):
+    rmsprop_update(params, grads, state[0], lr, hp[0], hp[1], seg, scale, clip_value)
+
+
+@kernel
+def _adam_rule(hp, seg, params, grads, state, step, lr, scale, clip_value):
+    """Adam, and AdamW (Adam's weight decay hp[3] is 0)."""
+    adam_update(params, grads, state[0], state[1], step, lr, hp[0], hp[1], hp[2], hp[3], seg,
+                scale, clip_value)
+
+
+@kernel
+def _lamb_rule(hp, seg, params, grads, state, step, lr, scale, clip_value):
+    lamb_update(params, grads, state[0], state[1], step, lr, hp[0], hp[1], hp[2], hp[3], seg,
+                scale, clip_value)
+
+
+#: the optimizer's pass, by the update's plan (compiled for its optimizer only)
+apply_rule = by_plan("rule", {SGD: _sgd_rule, ADAGRAD: _adagrad_rule, RMSPROP: _rmsprop_rule,
+                              ADAM: _adam_rule, LAMB: _lamb_rule})
+#: the global-norm clip factor; 1 for plans without max_norm
+norm_clip_factor = by_plan("clip_norm", {True: clip_factor, False: 1.0})
+
+
 @kernel
 def optimizer_update(upd, seg, params, grads, state, step):
     """One update (number step + 1) by the rule ``upd`` (an ``Update``): the rate from
     its schedule, the clip factor, then the optimizer's pass. ``state`` rows are the
     optimizer's state vectors."""
     lr = learning_rate(upd.schedule, step)
-    max_norm, clip_value = upd.clip[0], upd.clip[1]
-    scale = clip_factor(params, grads, seg, max_norm, clip_value)
-    hp, code = upd.hp, upd.code
-    if code == SGD:
-        sgd_update(params, grads, state[0], lr, hp[0], hp[1] != 0.0, seg, scale, clip_value)
-    elif code == ADAGRAD:
-        adagrad_update(params, grads, state[0], lr, hp[0], seg, scale, clip_value)
-    elif code == RMSPROP:
-        rmsprop_update(params, grads, state[0], lr, hp[0], hp[1], seg, scale, clip_value)
-    elif code == LAMB:
-        lamb_update(params, grads, state[0], state[1], step, lr, hp[0], hp[1], hp[2], hp[3],
-                    seg, scale, clip_value)
-    else:  # ADAM, ADAMW (Adam's weight decay hp[3] is 0)
-        adam_update(params, grads, state[0], state[1], step, lr, hp[0], hp[1], hp[2], hp[3],
-                    seg, scale, clip_value)
+    clip_value = upd.clip[1]
+    scale = norm_clip_factor(upd.plan, params, grads, seg, upd.clip[0], clip_value)
+    apply_rule(upd.plan, upd.hp, seg, params, grads, state, step, lr, scale, clip_value)
 
 
 @kernel

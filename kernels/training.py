@@ -10,12 +10,12 @@ value (forward three times, each block pass twice) for no measurable run-time ga
 import numpy as np
 
 from ._jit import kernel
-from .losses import count_correct
 from .network import (
     INFER,
     TRAIN,
     TRAIN_UPDATE,
     copy_columns,
+    correct_predictions,
     delta_view,
     forward,
     forward_backward,
@@ -53,12 +53,12 @@ def train_batches(X, T, perm, start, stop, batch_size, net, upd, buf, step, tota
     L = net.sizes.shape[0] - 1
     for begin in range(start, stop, batch_size):
         nb = min(batch_size, n - begin)
-        gather_batch(X, T, perm, begin, nb, buf.ws, net, batch_size)
         Xb = output_view(buf.ws, net, batch_size, 0, nb)
         Tb = target_view(buf.ws, net, batch_size, nb)
+        gather_batch(X, T, perm, begin, Xb, Tb)
         loss = forward_backward(net, buf, Xb, Tb, batch_size, np.int64(TRAIN_UPDATE), step)
         total += loss * nb
-        correct += count_correct(net.loss, output_view(buf.ws, net, batch_size, L, nb), Tb)
+        correct += correct_predictions(net.plan, output_view(buf.ws, net, batch_size, L, nb), Tb)
         optimizer_update(upd, net.seg, buf.params, buf.grads, buf.state, step)
         step += 1
     return total, correct, step
@@ -83,9 +83,9 @@ def infer_batches(X, T, out, net, buf, cap):
         Y = output_view(buf.ws, net, cap, L, nb)
         if evaluate:   # a fused loss overwrites its logits Y with the probabilities
             Tb = rows(T, start, nb)
-            loss = output_loss(net, Y, Tb, delta_view(buf.ws, net, cap, L, nb))
+            loss = output_loss(net.plan, Y, Tb, delta_view(buf.ws, net, cap, L, nb))
             total += loss * nb
-            correct += count_correct(net.loss, Y, Tb)
+            correct += correct_predictions(net.plan, Y, Tb)
         if predict:
             copy_columns(Y, rows(out, start, nb))
     return total, correct

@@ -1,7 +1,8 @@
 """Where compile time goes: per function and per compiler pass, from an empty Numba cache.
 
     python scripts/compile_times.py bike          # what a cold ``fastnn train bike`` compiles
-    python scripts/compile_times.py kernel-set    # every kernel fastnn's model layer can run
+    python scripts/compile_times.py kernel-set    # the reference models (fastnn.bench.kernel_set)
+    python scripts/compile_times.py every-kind    # models using every kernel the model layer has
     python scripts/compile_times.py bike --warm   # the same run against the existing cache
 
 A function's *self* time excludes the callees compiled while it was being typed (Numba
@@ -24,7 +25,7 @@ def _workload(name):
         return lambda: main(["train", "bike", "--quiet", "--epochs", "2"])
 
     from fastnn.bench.kernel_set import compile_all
-    return compile_all
+    return lambda: compile_all(name)
 
 
 class CompileProfile:
@@ -68,7 +69,7 @@ class CompileProfile:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("workload", choices=("bike", "kernel-set"))
+    parser.add_argument("workload", choices=("bike", "kernel-set", "every-kind"))
     parser.add_argument("--warm", action="store_true", help="keep the existing Numba cache")
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args(argv)

@@ -182,8 +182,8 @@ def check_optimizers(rng, err, size=1000):
            "lamb": [0.9, 0.999, 1e-6, 0.1]}
     for name, code in cpu_opt.OPTIMIZERS.items():
         for clip in ([np.inf, np.inf], [5.0, np.inf], [np.inf, 0.5]):
-            upd = cpu_opt.Update(np.int64(code), np.array(hps[name], np.float64), schedule,
-                                 np.array(clip))
+            upd = cpu_opt.make_update(code, np.array(hps[name], np.float64), schedule,
+                                      np.array(clip))
             upd_d = upd._replace(schedule=cuda.to_device(schedule))
             state = np.zeros((cpu_opt.STATE_VECTORS[code], size), np.float32)
             p_d, g_d, s_d = cuda.to_device(p), cuda.to_device(g), cuda.to_device(state)
@@ -241,8 +241,8 @@ def bench_products(sizes):
 
 
 def adam_rule(schedule_d, max_norm=np.inf):
-    return cpu_opt.Update(np.int64(cpu_opt.ADAM), np.array([0.9, 0.999, 1e-8, 0.0]), schedule_d,
-                          np.array([max_norm, np.inf]))
+    return cpu_opt.make_update(cpu_opt.ADAM, np.array([0.9, 0.999, 1e-8, 0.0]), schedule_d,
+                               np.array([max_norm, np.inf]))
 
 
 def bench_adam(sizes):

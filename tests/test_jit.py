@@ -1,5 +1,6 @@
 """The compile machinery of kernels._jit: internal kernels are link-only code compiled
-without Numba's runtime, entry points are cached, a warm process compiles nothing."""
+without Numba's runtime, entry points are cached, a warm process compiles nothing, and a
+model compiles the kernels of its plan only (kernels.plan)."""
 import json
 import os
 import subprocess
@@ -34,6 +35,11 @@ TRAIN = textwrap.dedent("""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((64, 5)).astype(np.float32)
     y = rng.integers(0, 2, 64)
+    plain = fastnn.Sequential([fastnn.Dense(5, 8, activation="relu"), fastnn.Dense(8, 1)],
+                              loss="mse", seed=3)
+    plain.fit(X, y, epochs=2, batch_size=16, verbose=0, validation_data=(X, y),
+              optimizer=fastnn.Adam(1e-2))
+    plain_compiled = list(compiled)
     model = fastnn.Sequential([fastnn.Dropout(0.1), fastnn.Dense(5, 8), fastnn.BatchNorm(8),
                                fastnn.Activation("tanh"), fastnn.Dense(8, 1, activation="sigmoid")],
                               loss="binary_crossentropy", seed=3)
@@ -57,7 +63,8 @@ TRAIN = textwrap.dedent("""
                         returning_arrays.append(label)
                     if not isinstance(cres.library, _jit.LinkOnlyLibrary):
                         not_link_only.append(label)
-    print(json.dumps({"compiled": compiled, "out": model.predict(X).tolist(),
+    print(json.dumps({"compiled": compiled, "plain": plain_compiled,
+                      "out": model.predict(X).tolist() + plain.predict(X).tolist(),
                       "internal": internal, "returning_arrays": returning_arrays,
                       "not_link_only": not_link_only}))
 """)
@@ -82,6 +89,28 @@ def test_a_warm_process_compiles_nothing(cold_and_warm):
     assert "train_batches" in cold["compiled"] and "forward" in cold["compiled"]
     assert warm["compiled"] == []
     assert warm["out"] == cold["out"]
+
+
+#: kernels of kinds the plain regressor (Dense, ReLU, MSE, Adam) does not use
+OTHER_KINDS = {"batchnorm_forward", "batchnorm_backward", "batchnorm_inference", "update_running",
+               "dropout_forward", "dropout_activation_backward", "sgd_update", "adagrad_update",
+               "rmsprop_update", "lamb_update", "clip_factor", "grad_norm", "binary_crossentropy",
+               "categorical_crossentropy", "softmax_cross_entropy", "sigmoid_binary_cross_entropy",
+               "correct_binary", "correct_categorical"}
+
+
+def test_a_model_compiles_the_kernels_of_its_plan_only(cold_and_warm):
+    """The plain regressor compiles MSE and Adam and none of the kernels of other kinds;
+    the second model (Dropout, BatchNorm, fused sigmoid cross-entropy, AdamW, clipping)
+    then compiles those of its own kinds."""
+    cold = cold_and_warm[0]
+    plain, later = set(cold["plain"]), set(cold["compiled"][len(cold["plain"]):])
+    assert {"train_batches", "infer_batches", "mse", "adam_update"} <= plain
+    assert plain & OTHER_KINDS == set()
+    assert {"batchnorm_forward", "batchnorm_backward", "batchnorm_inference", "dropout_forward",
+            "dropout_activation_backward", "sigmoid_binary_cross_entropy", "correct_binary",
+            "clip_factor", "train_batches"} <= later
+    assert later & {"lamb_update", "sgd_update", "softmax_cross_entropy", "mse"} == set()
 
 
 def test_internal_kernels_are_link_only_and_return_no_array(cold_and_warm):

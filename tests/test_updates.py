@@ -60,7 +60,7 @@ def rule(name, hp, schedule, clip_norm=None, clip_value=None):
     table = np.array(schedule + [1.0], dtype=np.float64)
     clip = np.array([np.inf if clip_norm is None else clip_norm,
                      np.inf if clip_value is None else clip_value])
-    return opt.Update(np.int64(CODES[name]), np.array(hp, dtype=np.float64), table, clip)
+    return opt.make_update(CODES[name], np.array(hp, dtype=np.float64), table, clip)
 
 
 def run_updates(name, hp_kernel, schedule, p0, grads, seg, steps0=0, **clip):

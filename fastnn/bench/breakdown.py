@@ -31,7 +31,7 @@ from fastnn.bench.contenders import product_operands, step_products, timed
 from fastnn.bench.workloads import (CLIP_NORM, DROPOUT, LR, WEIGHT_DECAY, WORKLOADS, build_model,
                                     data, fit_options, steps)
 from fastnn.optimizers import check_clip
-from fastnn.kernels import dropout, losses, network, optimizers
+from fastnn.kernels import dropout, network, optimizers
 from fastnn.kernels.matmul import matmul, matmul_blas
 from fastnn.kernels.training import train_batches
 
@@ -39,7 +39,8 @@ from fastnn.kernels.training import train_batches
 @njit
 def _gather(n, X, T, perm, nb, ws, net):
     for i in range(n):
-        network.gather_batch(X, T, perm, i * nb, nb, ws, net, nb)
+        network.gather_batch(X, T, perm, i * nb, network.output_view(ws, net, nb, 0, nb),
+                             network.target_view(ws, net, nb, nb))
 
 
 @njit
@@ -66,7 +67,7 @@ def _dropouts(n, net, ws, nb):
 def _loss(n, net, ws, nb):
     L = net.sizes.shape[0] - 1
     for _ in range(n):
-        network.output_loss(net, network.output_view(ws, net, nb, L, nb),
+        network.output_loss(net.plan, network.output_view(ws, net, nb, L, nb),
                             network.target_view(ws, net, nb, nb),
                             network.delta_view(ws, net, nb, L, nb))
 
@@ -92,8 +93,8 @@ def _count(n, net, ws, nb):
     L = net.sizes.shape[0] - 1
     correct = 0
     for _ in range(n):
-        correct += losses.count_correct(net.loss, network.output_view(ws, net, nb, L, nb),
-                                        network.target_view(ws, net, nb, nb))
+        correct += network.correct_predictions(net.plan, network.output_view(ws, net, nb, L, nb),
+                                               network.target_view(ws, net, nb, nb))
     return correct
 
 

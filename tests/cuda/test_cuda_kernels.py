@@ -323,8 +323,8 @@ def _vectors(rng, dtype, rows):
 def test_optimizer_update(rng, name, hp, schedule, clip, dtype):
     """Three updates by an Update rule (schedule and clipping evaluated on the device)."""
     code = cpu_opt.OPTIMIZERS[name]
-    upd = cpu_opt.Update(np.int64(code), np.array(hp), np.array(schedule, dtype=np.float64),
-                         np.array(clip))
+    upd = cpu_opt.make_update(code, np.array(hp), np.array(schedule, dtype=np.float64),
+                              np.array(clip))
     seg = _segments()
     p, g, state = _vectors(rng, dtype, cpu_opt.STATE_VECTORS[code])
     p_gpu, g_gpu, state_gpu = dev(p), dev(g), dev(state)

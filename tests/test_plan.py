@@ -1,0 +1,97 @@
+"""kernels.plan: plans as types, and kernels chosen from tables while compiling."""
+import numpy as np
+import pytest
+from numba import njit, typeof
+
+from fastnn.kernels._jit import kernel
+from fastnn.kernels.layout import make_network
+from fastnn.kernels.optimizers import ADAM, ADAMW, LAMB, SGD, make_update
+from fastnn.kernels.plan import Plan, PlanType, by_plan
+
+
+@kernel
+def _add(x, y):
+    x[0] += y
+    return x[0]
+
+
+@kernel
+def _scale(x, y):
+    x[0] *= y
+    return x[0]
+
+
+combine = by_plan("op", {0: _add, 1: _scale})
+maybe_add = by_plan("extra", {True: _add, False: None})
+factor = by_plan(("op", "extra"), {(0, False): 1.0, (0, True): 2.0, (1, False): 3.0,
+                                   (1, True): 4.0})
+
+
+@kernel(entry=True)
+def _run(plan, x, y):
+    maybe_add(plan, x, y)
+    return combine(plan, x, y) * factor(plan)
+
+
+def test_plans_are_values_and_types():
+    a, b = Plan(op=1, extra=True), Plan(extra=True, op=1)
+    assert a == b and hash(a) == hash(b) and repr(a) == "Plan(extra=True, op=1)"
+    assert a != Plan(op=0, extra=True) and a.op == 1 and a.extra is True
+    assert typeof(a) == typeof(b) == PlanType(a.items)
+    assert typeof(a) != typeof(Plan(op=0, extra=True))
+    assert typeof(a).op == 1
+    with pytest.raises(AttributeError, match="immutable"):
+        a.op = 0
+    with pytest.raises(AttributeError, match="no choice 'rule'"):
+        a.rule
+    with pytest.raises(TypeError, match="'op' must be a bool or an int"):
+        Plan(op=1.5)
+
+
+@pytest.mark.parametrize("op", [0, 1])
+@pytest.mark.parametrize("extra", [False, True])
+def test_by_plan_picks_the_same_kernel_compiled_and_from_python(op, extra):
+    plan = Plan(op=op, extra=extra)
+    x0 = 1.0 + np.random.default_rng(op + 2 * extra).random(1)
+    y = 0.75
+    expected = x0[0] + y if extra else x0[0]
+    expected = (expected + y if op == 0 else expected * y) * [[1.0, 2.0], [3.0, 4.0]][op][extra]
+    x = x0.copy()
+    assert _run(plan, x, y) == pytest.approx(expected, rel=1e-15)
+    x = x0.copy()
+    assert _run.py_func(plan, x, y) == pytest.approx(expected, rel=1e-15)
+
+
+def test_one_compile_per_plan():
+    x = np.ones(1)
+    before = len(_run.signatures)
+    for op, extra in ((0, False), (0, False), (1, False), (1, False)):
+        _run(Plan(op=op, extra=extra), x, 1.0)
+    assert len(_run.signatures) - before <= 2
+
+
+def test_a_plan_without_a_table_entry_is_an_error():
+    with pytest.raises(ValueError, match="no kernel for {'op': 2}"):
+        combine(Plan(op=2), np.ones(1), 1.0)
+    with pytest.raises(Exception, match="no kernel for {'op': 2}"):
+        njit(lambda plan, x: combine(plan, x, 1.0))(Plan(op=2), np.ones(1))
+
+
+def test_a_network_plan_records_its_kinds():
+    def plan(norm=(0, 0), drop=(0.0, 0.0), loss=0, fused=False):
+        net, _, _ = make_network([3, 4, 2], [1, 0], list(norm), [0.9, 0.9], [1e-5, 1e-5],
+                                 list(drop), [0.0, 0.0], [0.0, 0.0], loss, fused, 7)
+        return net.plan
+    assert plan() == Plan(norm=False, dropout=False, loss=0, fused=False)
+    assert plan(norm=(0, 1)).norm and not plan(norm=(0, 1)).dropout
+    assert plan(drop=(0.0, 0.5)).dropout and not plan(drop=(0.0, 0.5)).norm
+    assert plan(loss=2, fused=True) == Plan(norm=False, dropout=False, loss=2, fused=True)
+
+
+def test_an_update_plan_records_its_rule_and_clipping():
+    hp, schedule = np.zeros(4), np.array([0.0, 1e-3, 0, 0, 0, 1.0])
+    no_clip, clip = np.array([np.inf, np.inf]), np.array([1.0, np.inf])
+    assert make_update(SGD, hp, schedule, no_clip).plan == Plan(rule=SGD, clip_norm=False)
+    assert make_update(LAMB, hp, schedule, clip).plan == Plan(rule=LAMB, clip_norm=True)
+    adamw = make_update(ADAMW, hp, schedule, np.array([np.inf, 0.5]))
+    assert adamw.plan == Plan(rule=ADAM, clip_norm=False) and adamw.code == ADAMW
