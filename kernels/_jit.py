@@ -32,7 +32,8 @@ that calls kernels of other modules would keep running stale compiled code after
 those modules change (or after fastnn is upgraded). Kernels are therefore cached
 under one stamp: a hash of every CPU source file of ``fastnn.kernels`` (not of the CUDA
 twins in ``kernels/cuda``, which the CPU kernels never call) and of the matmul
-crossovers compiled into them (which the environment can change: ``kernels.crossover``).
+crossovers compiled into them (which the environment can change: ``kernels.crossover``),
+each stamp in a folder of its own.
 """
 import hashlib
 import os
@@ -68,11 +69,17 @@ SOURCES_DIGEST = _sources_digest()
 
 
 def _kernel_set_locator(base):
-    """``base`` locator, restricted to fastnn's kernels, stamped with SOURCES_DIGEST."""
+    """``base`` locator, restricted to fastnn's kernels, stamped with SOURCES_DIGEST, in a
+    folder of that stamp's own: Numba unpickles a cache index before it compares the
+    stamp, so an index written by other sources (whose argument types may name classes
+    these sources no longer have) must never be read."""
 
     class KernelSetLocator(base):
         def get_source_stamp(self):
             return SOURCES_DIGEST
+
+        def get_cache_path(self):
+            return os.path.join(super().get_cache_path(), "fastnn-" + SOURCES_DIGEST.hex()[:16])
 
         @classmethod
         def from_function(cls, py_func, py_file):

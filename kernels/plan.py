@@ -15,75 +15,72 @@ kernels of kinds a model does not use are never compiled for it.
 A table value that is not a kernel is the constant the call returns (None: nothing to
 do). Called from Python, the selector looks the kernel up at run time.
 """
+import functools
 import inspect
+from collections import namedtuple
 
 from numba import typeof
 from numba.core import types
 from numba.core.imputils import lower_builtin
 from numba.core.typing import signature
-from numba.extending import (NativeValue, models, register_model, type_callable, typeof_impl,
-                             unbox)
+from numba.extending import type_callable
 
 
-class Plan:
-    """An immutable set of named choices (bools and small integer codes)."""
+class Plan(tuple):
+    """An immutable set of named choices (bools and small integer codes).
 
-    __slots__ = ("items",)
+    ``Plan(norm=True, loss=2)`` is an instance of the plan class of exactly these
+    choices: a namedtuple subclass named by them (``Plan__loss_i2__norm_b1``), made once
+    per process. Numba types a namedtuple by its class and recognises its class by name
+    in the fast argument check of every call (a few µs; an object Numba cannot
+    fingerprint would cost each call ~100 µs of Python typing), so each plan is a type
+    of its own. The values ride along as data the kernels never read."""
 
-    def __init__(self, **choices):
-        for name, value in choices.items():
+    __slots__ = ()
+
+    def __new__(cls, **choices):
+        items = tuple(sorted(choices.items()))
+        for name, value in items:
             if not isinstance(value, (bool, int)):
                 raise TypeError(f"plan choice {name!r} must be a bool or an int, "
                                 f"got {type(value).__name__}")
-        object.__setattr__(self, "items", tuple(sorted(choices.items())))
-
-    def __getattr__(self, name):
-        return _choice(self, name)
-
-    def __setattr__(self, name, value):
-        raise AttributeError("a Plan is immutable")
-
-    def __eq__(self, other):
-        return isinstance(other, Plan) and self.items == other.items
-
-    def __hash__(self):
-        return hash(self.items)
+        return _plan_class(items)(*(value for _, value in items))
 
     def __repr__(self):
-        return "Plan(" + ", ".join(f"{k}={v!r}" for k, v in self.items) + ")"
+        return "Plan(" + ", ".join(f"{k}={v!r}" for k, v in self.choices.items()) + ")"
 
 
-def _choice(plan, name):
-    if name.startswith("__") or name == "items":   # pickling and copying probe these
+def _class_name(items):
+    return "Plan__" + "__".join(f"{k}_{'b' if isinstance(v, bool) else 'i'}{int(v)}"
+                                for k, v in items)
+
+
+@functools.lru_cache(maxsize=None)
+def _plan_class(items):
+    name = _class_name(items)
+    fields = namedtuple(name, [k for k, _ in items])
+    return type(name, (fields, Plan), {"__slots__": (), "__module__": __name__,
+                                       "__qualname__": name, "choices": dict(items),
+                                       "__new__": fields.__new__, "__repr__": Plan.__repr__})
+
+
+def __getattr__(name):
+    """Plan classes by name (unpickling the signatures in Numba's cache index)."""
+    if not name.startswith("Plan__"):
         raise AttributeError(name)
-    for key, value in plan.items:
-        if key == name:
-            return value
-    raise AttributeError(f"{plan!r} has no choice {name!r}")
+    items = []
+    for part in name[len("Plan__"):].split("__"):
+        key, code = part.rsplit("_", 1)
+        value = int(code[1:])
+        items.append((key, bool(value) if code[0] == "b" else value))
+    return _plan_class(tuple(items))
 
 
-class PlanType(types.Type):
-    """The Numba type of a Plan: the plan itself (it holds no run-time data)."""
-
-    def __init__(self, items):
-        self.items = items
-        super().__init__(name=repr(Plan(**dict(items))))
-
-    def __getattr__(self, name):
-        return _choice(self, name)
-
-
-@typeof_impl.register(Plan)
-def _typeof_plan(value, context):
-    return PlanType(value.items)
-
-
-register_model(PlanType)(models.OpaqueModel)
-
-
-@unbox(PlanType)
-def _unbox_plan(typ, obj, c):
-    return NativeValue(c.context.get_dummy_value())
+def plan_choices(ty):
+    """The choices of a plan's Numba type (None for any other type)."""
+    if isinstance(ty, types.BaseNamedTuple) and issubclass(ty.instance_class, Plan):
+        return ty.instance_class.choices
+    return None
 
 
 def _positional(n):
@@ -100,33 +97,34 @@ def by_plan(choice, table):
     directly: no function of its own to compile per plan."""
     names = (choice,) if isinstance(choice, str) else tuple(choice)
 
-    def entry_of(plan):
-        values = tuple(getattr(plan, name) for name in names)
+    def entry_of(choices):
+        values = tuple(choices[name] for name in names)
         key = values if len(names) > 1 else values[0]
         if key not in table:
             raise ValueError(f"no kernel for {dict(zip(names, values))} in this table")
         return table[key]
 
     def select(plan, *args):
-        entry = entry_of(plan)
+        entry = entry_of(plan.choices)
         return entry(*args) if callable(entry) else entry
 
     @type_callable(select)
     def _type_select(context):
         def typer(plan, *args):
-            if not isinstance(plan, PlanType):
+            choices = plan_choices(plan)
+            if choices is None:
                 return None
             typer.pysig = _positional(1 + len(args))   # lowered with flat arguments
-            entry = entry_of(plan)
+            entry = entry_of(choices)
             if not callable(entry):
                 return signature(types.none if entry is None else typeof(entry), plan, *args)
             inner = context.resolve_value_type(entry).get_call_type(context, args, {})
             return None if inner is None else signature(inner.return_type, plan, *inner.args)
         return typer
 
-    @lower_builtin(select, PlanType, types.VarArg(types.Any))
+    @lower_builtin(select, types.BaseNamedTuple, types.VarArg(types.Any))
     def _lower_select(context, builder, sig, args):
-        entry = entry_of(sig.args[0])
+        entry = entry_of(plan_choices(sig.args[0]))
         if entry is None:
             return context.get_dummy_value()
         if not callable(entry):
