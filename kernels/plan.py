@@ -4,8 +4,8 @@ Numba compiles every branch of a kernel, taken or not: a pass that chose its
 optimizer, loss or remedy by a run-time code would compile all of them for every model
 (the cold compile of a plain regressor trained by Adam was half BatchNorm, Dropout,
 LAMB, clipping and the losses it never used). A ``Plan`` records the kinds a model
-uses; it travels in the tables (``Network.plan``, ``Update.plan``) and Numba types it by
-its contents, so kernels are compiled once per plan — and per dtype, as for any
+uses; it travels in the tables (``Network.plan``, ``Update.plan``) and each set of
+choices is a type of its own, so kernels are compiled once per plan — and per dtype, as for any
 argument — and ``by_plan`` picks a kernel from a small table *while compiling*: the
 kernels of kinds a model does not use are never compiled for it.
 
@@ -41,6 +41,9 @@ class Plan(tuple):
     def __new__(cls, **choices):
         items = tuple(sorted(choices.items()))
         for name, value in items:
+            if not name.isidentifier() or name.startswith("_") or "__" in name:
+                raise ValueError(f"plan choice {name!r}: a name without leading or double "
+                                 f"underscores")
             if not isinstance(value, (bool, int)):
                 raise TypeError(f"plan choice {name!r} must be a bool or an int, "
                                 f"got {type(value).__name__}")

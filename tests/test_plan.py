@@ -50,6 +50,8 @@ def test_plans_are_values_and_types():
         a.op = 0
     with pytest.raises(TypeError, match="'op' must be a bool or an int"):
         Plan(op=1.5)
+    with pytest.raises(ValueError, match="'a__b'"):
+        Plan(a__b=1)
 
 
 def test_numba_fingerprints_each_plan_apart():
