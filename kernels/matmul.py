@@ -24,6 +24,7 @@ from numba.core import types
 import numba.np.linalg  # noqa: F401  (registers Numba's BLAS helpers, numba_xxgemm among them)
 
 from ._jit import internal_overload, kernel
+from .views import any_layout
 from .crossover import DOT_FORM_LIMIT, OUTER_FORM_LIMIT
 
 
@@ -106,8 +107,8 @@ def _loops_c(A, B, C):  # pragma: no cover - replaced by the overload
 @internal_overload(_loops_c)
 def _loops_c_impl(A, B, C):
     """Pick the loop form from the layouts, at compile time (C is C-ordered)."""
-    if B.layout == "C":
-        return lambda A, B, C: _outer_form(A, B, C)
+    if B.layout == "C":   # one compile for the C- and F-ordered A of dX and dW
+        return lambda A, B, C: _outer_form(any_layout(A), B, C)
     if A.layout == "C" and B.layout == "F":
         return lambda A, B, C: _dot_form(A, B.T, C)
     if B.layout == "F":
@@ -121,7 +122,7 @@ def _outer_form_column_major_b(A, B, C):
     general case). A B with one row or column is row-major too; otherwise plain loops."""
     K, N = B.shape
     if K == 1 or N == 1:
-        _outer_form(A, B.T.reshape(K, N), C)
+        _outer_form(any_layout(A), B.T.reshape(K, N), C)
         return
     for i in range(A.shape[0]):
         for j in range(N):

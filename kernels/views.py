@@ -6,6 +6,8 @@ network's flat vectors are cut (DESIGN.md, "The model is data").
     column_major(flat, offset, rows, cols)
                                          the (rows, cols) F-ordered matrix at flat[offset:]
                                          (column j holds sample j)
+    any_layout(a)                        a itself, typed as an array of any layout (one
+                                         compile of a callee for C- and F-ordered a)
 
 ``flat`` is any C-contiguous array, read as the vector of its elements. Called from
 Python they are NumPy slicing and reshaping. Inside a kernel each is lowered straight to
@@ -35,6 +37,11 @@ def row_major(flat, offset, rows, cols):
 def column_major(flat, offset, rows, cols):
     """The (rows, cols) F-ordered matrix stored at flat[offset:]."""
     return flat.reshape(-1)[offset:offset + rows * cols].reshape(cols, rows).T
+
+
+def any_layout(a):
+    """``a`` itself (inside a kernel: typed with layout 'A')."""
+    return a
 
 
 def _view_type(flat, sizes, ndim, layout):
@@ -89,3 +96,13 @@ def _lower_row_major(context, builder, sig, args):
 def _lower_column_major(context, builder, sig, args):
     return _lower_view(context, builder, sig, args,
                        lambda b, rows, cols, item: ([rows, cols], [item, b.mul(rows, item)]))
+
+
+@type_callable(any_layout)
+def _type_any_layout(context):
+    return lambda a: a.copy(layout="A") if isinstance(a, types.Array) else None
+
+
+@lower_builtin(any_layout, types.Array)
+def _lower_any_layout(context, builder, sig, args):
+    return impl_ret_borrowed(context, builder, sig.return_type, args[0])

@@ -5,7 +5,7 @@ import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
-from fastnn.kernels.views import column_major, row_major, segment
+from fastnn.kernels.views import any_layout, column_major, row_major, segment
 
 
 @njit
@@ -66,3 +66,30 @@ def test_a_non_contiguous_array_is_refused():
     flat = np.arange(20.0)[::2]
     with pytest.raises(TypingError):
         _compiled(flat, 0, 2, 3)
+
+
+@njit
+def _weighted_sum(b):
+    total = 0.0
+    for i in range(b.shape[0]):
+        for j in range(b.shape[1]):
+            total += b[i, j] * (i + 2 * j)
+    b[0, b.shape[1] - 1] = -5.0   # writes go to the array
+    return total
+
+
+@njit
+def _sum_any(a):
+    return _weighted_sum(any_layout(a))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 7), (33, 2)])
+def test_any_layout_is_the_array_itself_and_one_callee_compile(shape):
+    rng = np.random.default_rng(shape[0] * 10 + shape[1])
+    i, j = np.indices(shape)
+    for order in ("C", "F"):
+        a = np.asarray(rng.standard_normal(shape), order=order)
+        expected = float(np.sum(a * (i + 2 * j)))
+        assert _sum_any(a) == pytest.approx(expected, rel=1e-13)
+        assert a[0, shape[1] - 1] == -5.0 and any_layout(a) is a
+    assert [sig[0].layout for sig in _weighted_sum.signatures] == ["A"]
