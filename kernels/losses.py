@@ -141,20 +141,26 @@ def loss_value_and_grad(code, P, T, G):
     return categorical_crossentropy(P, T, G)
 
 
+@kernel(inline="always")
+def argmax_match(P, T, j):
+    """1 if column j's largest p and largest t are in the same row, else 0 (also the
+    CUDA twin's device function)."""
+    ip = 0
+    it = 0
+    for i in range(1, P.shape[0]):
+        if P[i, j] > P[ip, j]:
+            ip = i
+        if T[i, j] > T[it, j]:
+            it = i
+    return 1 if ip == it else 0
+
+
 @kernel
 def correct_categorical(P, T):
     """Columns whose largest p and largest t are in the same row (argmax match)."""
-    m, n = P.shape
     correct = 0
-    for j in range(n):
-        ip = 0
-        it = 0
-        for i in range(1, m):
-            if P[i, j] > P[ip, j]:
-                ip = i
-            if T[i, j] > T[it, j]:
-                it = i
-        correct += ip == it
+    for j in range(P.shape[1]):
+        correct += argmax_match(P, T, j)
     return correct
 
 

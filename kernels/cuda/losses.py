@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ..losses import BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY, MSE
+from ..losses import BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY, MSE, argmax_match
 from . import config
 from .backend import cuda
 
@@ -89,20 +89,16 @@ def _sigmoid_binary_cross_entropy(Z, T, P, G, acc, weight):
         G[i, j] = (p - t) / (m * n)
 
 
+_argmax_match = cuda.jit(device=True)(argmax_match.py_func)
+
+
 @cuda.jit
 def _count_correct(code, P, T, count):
     j = cuda.grid(1)
     m, n = P.shape
     if j < n:
         if code == CATEGORICAL_CROSSENTROPY:
-            ip = 0
-            it = 0
-            for i in range(1, m):
-                if P[i, j] > P[ip, j]:
-                    ip = i
-                if T[i, j] > T[it, j]:
-                    it = i
-            if ip == it:
+            if _argmax_match(P, T, j):
                 cuda.atomic.add(count, 0, 1)
         elif code == BINARY_CROSSENTROPY:
             c = 0
