@@ -17,9 +17,13 @@ Layout (zip64 throughout, fixed timestamps, no data descriptors):
 import io
 import struct
 import threading
-import zlib
 
 import numpy as np
+
+try:   # zlib-ng's CRC-32 (SIMD, ~8x zlib's on x86-64), when installed: pip install zlib-ng
+    from zlib_ng.zlib_ng import crc32
+except ImportError:
+    from zlib import crc32
 
 _LOCAL = struct.Struct("<IHHHHHIIIHH")           # signature ... name length, extra length
 _CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
@@ -52,7 +56,7 @@ def _npy_header(array):
 
 
 #: arrays at least this large are checksummed in a second thread while they are written
-#: (zlib.crc32 and file writes both release the GIL)
+#: (zlib's and zlib-ng's crc32 and file writes all release the GIL)
 _OVERLAP_BYTES = 1 << 20
 
 
@@ -67,9 +71,9 @@ def _crc_while_writing(f, header, data):
     data (one pass over memory each, side by side)."""
     if len(data) < _OVERLAP_BYTES:
         f.write(data)
-        return zlib.crc32(data, zlib.crc32(header))
+        return crc32(data, crc32(header))
     result = []
-    worker = threading.Thread(target=lambda: result.append(zlib.crc32(data, zlib.crc32(header))))
+    worker = threading.Thread(target=lambda: result.append(crc32(data, crc32(header))))
     worker.start()
     try:
         f.write(data)
@@ -99,7 +103,7 @@ def write(f, arrays):
         local = _local_header(filename, crc, size)
         f.seek(local_offset)
         f.write(local)
-        meta_crc = zlib.crc32(header, zlib.crc32(local, meta_crc))
+        meta_crc = crc32(header, crc32(local, meta_crc))
     f.seek(offset)
     tail = []
     for filename, header, crc, size, local_offset in members:
@@ -115,7 +119,7 @@ def write(f, arrays):
     tail.append(_END.pack(0x06054B50, 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF,
                           _COMMENT_SIZE))
     tail = b"".join(tail)
-    f.write(tail + _COMMENT % zlib.crc32(tail, meta_crc))
+    f.write(tail + _COMMENT % crc32(tail, meta_crc))
 
 
 class Reader:
@@ -176,7 +180,7 @@ class Reader:
             local = f.read(_LOCAL.size + len(filename) + _ZIP64_LOCAL_EXTRA.size)
             if local != _local_header(filename, crc, size_):
                 raise CorruptContainer(f"damaged local header of {filename!r}")
-            meta_crc = zlib.crc32(local, meta_crc)
+            meta_crc = crc32(local, meta_crc)
             npy_start = f.tell()
             try:
                 version = np.lib.format.read_magic(f)
@@ -188,7 +192,7 @@ class Reader:
             header_size = f.tell() - npy_start
             f.seek(npy_start)
             header = f.read(header_size)
-            meta_crc = zlib.crc32(header, meta_crc)
+            meta_crc = crc32(header, meta_crc)
             if fortran or dtype.kind not in _NUMERIC or dtype.hasobject:
                 raise CorruptContainer(f"member {filename!r} is not a plain numeric array")
             nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
@@ -199,14 +203,14 @@ class Reader:
             if not name.endswith(".npy"):
                 raise CorruptContainer(f"member {filename!r} is not an .npy array")
             self.members[name[:-4]] = (dtype, shape, npy_start + header_size, nbytes,
-                                       zlib.crc32(header), crc)
+                                       crc32(header), crc)
             expected_offset = npy_start + size_
         if expected_offset != directory_offset:
             raise CorruptContainer("unexpected bytes between the members and the directory")
-        meta_crc = zlib.crc32(directory, meta_crc)
-        meta_crc = zlib.crc32(end64_bytes, meta_crc)
+        meta_crc = crc32(directory, meta_crc)
+        meta_crc = crc32(end64_bytes, meta_crc)
         f.seek(locator_offset)
-        meta_crc = zlib.crc32(f.read(_ZIP64_LOCATOR.size + _END.size), meta_crc)
+        meta_crc = crc32(f.read(_ZIP64_LOCATOR.size + _END.size), meta_crc)
         if meta_crc != expected_crc:
             raise CorruptContainer("its metadata checksum does not match (damaged file)")
 
@@ -224,6 +228,6 @@ class Reader:
         self.f.seek(start)
         if nbytes and self.f.readinto(view) != nbytes:
             raise CorruptContainer(f"member {name!r} is truncated")
-        if zlib.crc32(view, header_crc) != crc:
+        if crc32(view, header_crc) != crc:
             raise CorruptContainer(f"member {name!r} fails its CRC-32 check (damaged data)")
         return out

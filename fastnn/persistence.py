@@ -17,20 +17,19 @@ layer, optimizer and schedule classes named in the header: nothing in a file can
 code. Every field is checked (type, range, shapes against the header, dtypes) before
 the model is built; anything wrong raises ValueError naming the file and the problem.
 Saving writes a temporary file in the target's folder, flushes and fsyncs it, then
-renames it over the target (``os.replace``), so a failure at any point leaves the
-previous file as it was.
+renames it over the target (``os.replace``; fastnn.atomic_file), so a failure at any
+point leaves the previous file as it was.
 """
-import contextlib
 import errno
 import json
 import numbers
 import os
 import struct
-import tempfile
 
 import numpy as np
 
 from fastnn import container
+from fastnn.atomic_file import atomic_write
 from fastnn.buffers import aligned_zeros
 from fastnn.layers import LAYERS
 from fastnn.optimizers import OPTIMIZERS
@@ -76,7 +75,8 @@ def save(model, path):
               "params": model.params, "stats": model.stats}
     if bound:
         arrays["optimizer_state"] = optimizer.state
-    _atomic_savez(path, arrays)
+    with atomic_write(path, what="the model") as f:
+        container.write(f, arrays)
 
 
 def _optimizer_header(optimizer, bound):
@@ -86,43 +86,6 @@ def _optimizer_header(optimizer, bound):
             "schedule": {"class": type(schedule).__name__, "config": schedule._config()},
             "lr_scale": float(optimizer.lr_scale),
             "steps": int(optimizer.steps) if bound else 0}
-
-
-def _atomic_savez(path, arrays):
-    """The container into a temporary file beside ``path``, fsynced, then renamed over it."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise IsADirectoryError(errno.EISDIR, "cannot save a model over a folder", path)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
-                                   suffix=".tmp")
-    except OSError as exc:   # a missing or unwritable folder: name the target, not the temp
-        raise type(exc)(exc.errno, f"cannot save the model: {exc.strerror}", path) from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            container.write(f, arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_folder(folder)
-
-
-def _fsync_folder(folder):
-    """Make the rename itself durable (POSIX; a no-op where folders cannot be opened)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # ------------------------------------------------------------------------ load
