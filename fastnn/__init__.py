@@ -14,7 +14,20 @@ from fastnn.threads import get_num_threads, set_num_threads
 
 __version__ = "0.2.0"
 
-__all__ = ["Activation", "Adagrad", "Adam", "AdamW", "BatchNorm", "Callback", "Checkpoint",
+
+def __getattr__(name):
+    """The scikit-learn estimators, imported on first use (fastnn.sklearn)."""
+    if name in ("MLPClassifier", "MLPRegressor"):
+        try:
+            from fastnn import sklearn as estimators
+        except ImportError as exc:
+            raise ImportError(f"fastnn.{name} needs scikit-learn: pip install "
+                              f"'fastnn[sklearn]' ({exc})") from exc
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'fastnn' has no attribute {name!r}")
+
+
+__all__ = ["MLPClassifier", "MLPRegressor", "Activation", "Adagrad", "Adam", "AdamW", "BatchNorm", "Callback", "Checkpoint",
            "CosineDecay", "Dense", "Dropout", "ExponentialDecay", "InverseTimeDecay", "Lamb",
            "Optimizer", "RMSprop", "ReduceLROnPlateau", "SGD", "Sequential", "StepDecay",
            "get_num_threads", "load", "set_num_threads"]

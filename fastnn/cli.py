@@ -118,7 +118,8 @@ def _parser():
     train.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     info = sub.add_parser("info", help="what decides speed on this machine")
     info.add_argument("--json", action="store_true")
-    sub.add_parser("bench", help="the head-to-head comparison (scripts/compare.py)",
+    sub.add_parser("bench", help="the head-to-head comparison (scripts/compare.py); "
+                   "--sklearn: scikit-learn's MLP against fastnn's (scripts/sklearn_swap.py)",
                    add_help=False)
     return parser
 
@@ -126,6 +127,9 @@ def _parser():
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:
+        if "--sklearn" in argv[1:]:
+            rest = [a for a in argv[1:] if a != "--sklearn"]
+            return _command_main("bench --sklearn", "bench.sklearn_swap")(rest) or 0
         return _command_main("bench", "bench")(argv[1:]) or 0
     args = _parser().parse_args(argv)
     if args.command == "train":

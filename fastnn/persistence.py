@@ -48,9 +48,16 @@ _OPTIONAL_MEMBERS = {"optimizer_state"}
 # ------------------------------------------------------------------------ save
 def save(model, path):
     """Write ``model`` to ``path`` atomically (see the module docstring)."""
+    arrays = model_arrays(model)
+    with atomic_write(os.fspath(path), what="the model") as f:
+        container.write(f, arrays)
+
+
+def model_arrays(model):
+    """The members of ``model``'s file, name -> array (the parameter arrays are views of
+    the model's): what ``save`` writes and ``model_from_arrays`` rebuilds from."""
     from fastnn import __version__
 
-    path = os.fspath(path)
     optimizer = model.optimizer
     bound = optimizer is not None and optimizer._owner is model and optimizer.state is not None
     header = {
@@ -75,8 +82,7 @@ def save(model, path):
               "params": model.params, "stats": model.stats}
     if bound:
         arrays["optimizer_state"] = optimizer.state
-    with atomic_write(path, what="the model") as f:
-        container.write(f, arrays)
+    return arrays
 
 
 def _optimizer_header(optimizer, bound):
@@ -111,18 +117,41 @@ def load(path, *, device=None):
                 members = container.Reader(f, os.fstat(f.fileno()).st_size)
             except (container.CorruptContainer, struct.error) as exc:
                 raise _Invalid(f"not a readable fastnn model file ({exc})") from None
-            names = set(members.members)
-            if "header" not in names:
-                raise _Invalid("not a fastnn model file (no 'header' member)")
-            unknown, missing = names - _MEMBERS - _OPTIONAL_MEMBERS, _MEMBERS - names
-            if unknown or missing:
-                raise _Invalid(f"unexpected members {sorted(unknown)} / missing members "
-                               f"{sorted(missing)}")
             return _build(members, device)
     except container.CorruptContainer as exc:
         raise ValueError(f"{path}: not a readable fastnn model file ({exc})") from None
     except _Invalid as exc:
         raise ValueError(f"{path}: {exc}") from None
+
+
+class _InMemory:
+    """``container.Reader``'s interface over a dict of arrays."""
+
+    def __init__(self, arrays):
+        self.members = arrays
+
+    def shape(self, name):
+        array = self.members[name]
+        return array.dtype, array.shape
+
+    def read(self, name, out=None):
+        if out is None:
+            return self.members[name].copy()
+        np.copyto(out, self.members[name])
+        return out
+
+
+def model_from_arrays(arrays, *, device=None):
+    """The model (with its optimizer and shuffling generator) whose members, as
+    ``model_arrays`` gives them, are ``arrays``. Checked as ``load`` checks a file:
+    anything inconsistent raises ValueError."""
+    if not isinstance(arrays, dict) or not all(
+            isinstance(a, np.ndarray) and a.dtype.kind in "biuf" for a in arrays.values()):
+        raise ValueError("a model's arrays are a dict of numeric ndarrays")
+    try:
+        return _build(_InMemory(arrays), device)
+    except _Invalid as exc:
+        raise ValueError(f"invalid model arrays: {exc}") from None
 
 
 def _field(mapping, key, kinds, where):
@@ -171,6 +200,13 @@ def _read_into(members, name, out):
 def _build(members, device):
     from fastnn.model import Sequential
 
+    names = set(members.members)
+    if "header" not in names:
+        raise _Invalid("not a fastnn model file (no 'header' member)")
+    unknown, missing = names - _MEMBERS - _OPTIONAL_MEMBERS, _MEMBERS - names
+    if unknown or missing:
+        raise _Invalid(f"unexpected members {sorted(unknown)} / missing members "
+                       f"{sorted(missing)}")
     header = _header(members)
     spec = _field(header, "model", dict, "")
     layers = []

@@ -1,0 +1,603 @@
+"""``fastnn.MLPClassifier`` and ``fastnn.MLPRegressor``: drop-ins for scikit-learn's
+``sklearn.neural_network`` estimators, trained by fastnn's compiled epoch.
+
+    from fastnn import MLPClassifier        # instead of sklearn.neural_network's
+    make_pipeline(StandardScaler(), MLPClassifier(random_state=0)).fit(X, y)
+
+Same parameters (names, defaults, validation), fitted attributes, methods and
+convergence rules as scikit-learn's (solvers "adam" and "sgd"; "lbfgs" raises
+NotImplementedError), plus fastnn's ``dtype``, ``dropout`` (before every Dense but the
+first) and ``batch_norm`` (after every hidden Dense, before its activation). The weights
+start as scikit-learn's do (Glorot uniform from ``random_state``, biases too). fastnn's
+losses average over outputs where scikit-learn's gradients sum over them, so each
+model is trained on scikit-learn's objective times c (c = 2/m for squared error with m
+outputs, 1/m for logistic outputs, 1 for softmax) with the rates scaled to match: the
+L2 term is c·alpha/batch_size, SGD's rate lr/c, Adam's epsilon c·epsilon — the same
+updates as scikit-learn's. Differences that remain (documented in the README):
+
+- float32 by default (``dtype="float64"`` for scikit-learn's precision);
+- Adam adds epsilon to √v̂ (PyTorch, Keras) where scikit-learn adds it to √v: a
+  difference of a factor √(1 − β₂ᵗ) in epsilon;
+- the L2 term of a smaller last minibatch uses batch_size, not its own size;
+- ``loss_`` adds the L2 term at the weights at the end of the epoch, not of each batch;
+- no ``sample_weight``; ``loss="poisson"`` raises NotImplementedError.
+
+A fitted estimator pickles as arrays and plain values (fastnn.persistence's members),
+never compiled code. scikit-learn is imported here only (``pip install
+'fastnn[sklearn]'``).
+"""
+import math
+import numbers
+import warnings
+from itertools import pairwise
+
+import numpy as np
+import scipy.sparse
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPRegressor as _SklearnMLPRegressor
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from fastnn import persistence
+from fastnn.layers import Activation, BatchNorm, Dense, Dropout
+from fastnn.model import Sequential
+from fastnn.optimizers import SGD, Adam
+
+_STOCHASTIC_SOLVERS = ("sgd", "adam")
+#: scikit-learn's activation names -> fastnn's
+_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+_OUT_ACTIVATIONS = {"identity": "identity", "sigmoid": "logistic", "softmax": "softmax"}
+
+
+def _constraints():
+    """scikit-learn's parameter constraints for its MLP, and fastnn's own."""
+    constraints = {k: v for k, v in _SklearnMLPRegressor._parameter_constraints.items()
+                   if k != "loss"}
+    constraints.update(dtype=[StrOptions({"float32", "float64"})],
+                       dropout=[Interval(numbers.Real, 0, 1, closed="left")],
+                       batch_norm=["boolean"])
+    return constraints
+
+
+class _MLP(BaseEstimator):
+    """What the classifier and the regressor share: fitting, weights, pickling."""
+
+    _parameter_constraints = _constraints()
+
+    # ------------------------------------------------------------- fitting
+    def fit(self, X, y):
+        """Train on (X, y) for up to ``max_iter`` epochs (from the start, or from the
+        current weights with ``warm_start=True``). Returns self."""
+        self._validate_params()
+        return self._fit(X, y, incremental=False)
+
+    def _check_solver(self):
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. "
+                                 f"{self.solver} is not stochastic.")
+        return True
+
+    def _fit(self, X, y, incremental):
+        if self.solver == "lbfgs":
+            raise NotImplementedError(
+                "solver='lbfgs' is not implemented by fastnn; use solver='adam' (the "
+                "default) or 'sgd', or sklearn.neural_network for L-BFGS")
+        hidden = list(self.hidden_layer_sizes) if hasattr(self.hidden_layer_sizes, "__iter__") \
+            else [self.hidden_layer_sizes]
+        if np.any(np.array(hidden) <= 0):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden}.")
+        before = dict(self.__dict__)
+        model = getattr(self, "_model", None)
+        snapshot = None if model is None else \
+            {name: np.array(a) for name, a in persistence.model_arrays(model).items()}
+        try:
+            return self._fit_checked(X, y, hidden, incremental)
+        except BaseException:   # a failed fit leaves the estimator as it was
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            if snapshot is not None:
+                self._model = persistence.model_from_arrays(snapshot)
+                self._expose_weights()
+            raise
+
+    def _fit_checked(self, X, y, hidden, incremental):
+        first_pass = not hasattr(self, "_model") or (not self.warm_start and not incremental)
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        if y.ndim == 1:
+            y = y.reshape(-1, 1)
+        rng = check_random_state(self.random_state)
+        units = [X.shape[1]] + hidden + [y.shape[1]]
+        if first_pass:
+            initial = self._initialize(y.shape[1], units, rng)
+        elif y.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {y.shape[1]} outputs; the fitted model has "
+                             f"{self.n_outputs_}")
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        X_val = y_val = None
+        if self.early_stopping:
+            stratify = y if isinstance(self, ClassifierMixin) and y.shape[1] == 1 else None
+            X, X_val, y, y_val = train_test_split(X, y, random_state=rng, stratify=stratify,
+                                                  test_size=self.validation_fraction)
+            if X_val.shape[0] < 2:
+                raise ValueError("The validation set is too small. Increase "
+                                 "'validation_fraction' or the size of your dataset.")
+            y_val = self._labels(y_val)
+        n = X.shape[0]
+        if self.batch_size == "auto":
+            batch_size = min(200, n)
+        else:
+            if self.batch_size > n:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It "
+                              "is going to be clipped")
+            batch_size = int(np.clip(self.batch_size, 1, n))
+        scale = self._objective_scale(y.shape[1])
+        l2 = scale * self.alpha / batch_size
+        if first_pass:   # drawn after scikit-learn's draws (weights, validation split)
+            self._model = self._new_model(units, initial, l2,
+                                          seed=int(rng.randint(np.iinfo(np.int32).max)))
+            self._expose_weights()
+        model = self._model_with_l2(l2)
+        if not incremental or model.optimizer is None:
+            model.optimizer = self._new_optimizer(scale)
+        X, T = (np.ascontiguousarray(a, dtype=model.dtype) for a in (X, y))
+        if X_val is not None:
+            X_val = np.ascontiguousarray(X_val, dtype=model.dtype)
+        self._train(model, X, T, X_val, y_val, batch_size, incremental,
+                    seed=int(rng.randint(np.iinfo(np.int32).max)))
+        return self
+
+    def _initialize(self, n_outputs, units, rng):
+        """Reset the fitted attributes; scikit-learn's initial weights (Glorot uniform,
+        biases too), drawn from ``rng`` in its order: [(coef (n_in, n_out), intercept)]."""
+        self.n_iter_, self.t_ = 0, 0
+        self.n_outputs_ = n_outputs
+        self.n_layers_ = len(units)
+        self.out_activation_ = _OUT_ACTIVATIONS[self._out_activation(n_outputs)]
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        if self.early_stopping:
+            self.validation_scores_, self.best_validation_score_ = [], -np.inf
+            self.best_loss_ = None
+        else:
+            self.validation_scores_ = self.best_validation_score_ = None
+            self.best_loss_ = np.inf
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        initial = []
+        for n_in, n_out in pairwise(units):
+            bound = math.sqrt(factor / (n_in + n_out))
+            initial.append((rng.uniform(-bound, bound, (n_in, n_out)),
+                            rng.uniform(-bound, bound, n_out)))
+        return initial
+
+    def _new_model(self, units, initial, l2, seed):
+        """The fastnn model: Dropout before each Dense but the first, BatchNorm after
+        each hidden Dense (before its activation), the given initial weights."""
+        out = self._out_activation(units[-1])
+        activation = _ACTIVATIONS[self.activation]
+        layers = []
+        for i, (n_in, n_out) in enumerate(pairwise(units)):
+            if i and self.dropout:
+                layers.append(Dropout(self.dropout))
+            if i == len(units) - 2:
+                layers.append(Dense(n_in, n_out, out, l2=l2))
+            elif self.batch_norm:
+                layers += [Dense(n_in, n_out, l2=l2), BatchNorm(n_out), Activation(activation)]
+            else:
+                layers.append(Dense(n_in, n_out, activation, l2=l2))
+        loss = {"identity": "mse", "sigmoid": "binary_crossentropy",
+                "softmax": "categorical_crossentropy"}[out]
+        model = Sequential(layers, loss=loss, dtype=self.dtype, seed=seed)
+        for block, (coef, intercept) in zip(model.blocks, initial):
+            block.dense.W[...] = coef.T
+            block.dense.b[...] = 0.0 if block.norm is not None else intercept   # β instead
+        return model
+
+    def _objective_scale(self, n_outputs):
+        """c: fastnn's loss over scikit-learn's objective (see the module docstring)."""
+        out = self._out_activation(n_outputs)
+        return {"identity": 2.0 / n_outputs, "sigmoid": 1.0 / n_outputs, "softmax": 1.0}[out]
+
+    def _model_with_l2(self, l2):
+        """The model, rebuilt with its weights, statistics, optimizer and generator when
+        its Dense layers' L2 factor is not ``l2`` (a new number of samples per batch)."""
+        model = self._model
+        if all(dense.l2 == l2 for dense in model.dense_layers):
+            return model
+        layers = [Dense(**{**layer.config(), "l2": l2}) if isinstance(layer, Dense)
+                  else type(layer)(**layer.config()) for layer in model.layers]
+        rebuilt = Sequential._restored(layers, model.loss_name, model.dtype, model.seed,
+                                       model.device, int(model.net.key))
+        np.copyto(rebuilt.params, model.params)
+        np.copyto(rebuilt.stats, model.stats)
+        rebuilt._rng, rebuilt.optimizer = model._rng, model.optimizer
+        if model.optimizer is not None and model.optimizer._owner is model:
+            model.optimizer._owner = rebuilt
+        self._model = rebuilt
+        self._expose_weights()
+        return rebuilt
+
+    def _new_optimizer(self, scale):
+        if self.solver == "adam":
+            return Adam(self.learning_rate_init, beta1=self.beta_1, beta2=self.beta_2,
+                        eps=scale * self.epsilon)
+        momentum = float(self.momentum)
+        return SGD(self.learning_rate_init / scale, momentum=momentum,
+                   nesterov=bool(self.nesterovs_momentum) and momentum > 0)
+
+    def _train(self, model, X, T, X_val, y_val, batch_size, incremental, seed):
+        """The epochs, as one compiled ``fit`` whose epoch callback keeps scikit-learn's
+        books: loss_curve_, the no-improvement count, the rate schedule, stopping."""
+        optimizer = model.optimizer
+        n = X.shape[0]
+        loss_factor = self._reported_loss_factor(T.shape[1])
+        penalty = 0.5 * self.alpha * -(-n // batch_size) / n   # each batch's α/(2 n_b)·|W|²
+        best = (model.params.copy(), model.stats.copy()) if self.early_stopping else None
+        self.n_iter_ = 0
+        converged = [False]
+
+        def end_of_epoch(epoch, logs):
+            self.n_iter_ += 1
+            self.t_ += n
+            squares = sum(float(np.square(d.W, dtype=np.float64).sum())
+                          for d in model.dense_layers)
+            self.loss_ = loss_factor * logs["loss"] + penalty * squares
+            self.loss_curve_.append(self.loss_)
+            if self.verbose:
+                print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+            if self._count_no_improvement(X_val, y_val):
+                np.copyto(best[0], model.params)
+                np.copyto(best[1], model.stats)
+            if self.solver == "sgd" and self.learning_rate == "invscaling":
+                _rescale_rate(optimizer, 1.0 / (self.t_ + 1) ** self.power_t)
+            if self._no_improvement_count > self.n_iter_no_change:
+                what = "Validation score" if self.early_stopping else "Training loss"
+                message = (f"{what} did not improve more than tol={self.tol:f} for "
+                           f"{self.n_iter_no_change} consecutive epochs.")
+                if self._stops(optimizer, message):
+                    converged[0] = True
+                    return True
+                self._no_improvement_count = 0
+            return False
+
+        try:
+            history = model.fit(X, T, epochs=1 if incremental else self.max_iter,
+                                batch_size=batch_size, optimizer=optimizer,
+                                shuffle=bool(self.shuffle), seed=seed, verbose=0,
+                                callbacks=[end_of_epoch])
+        except FloatingPointError:
+            raise ValueError("Solver produced non-finite parameter weights. The input data "
+                             "may contain large values and need to be preprocessed.") from None
+        if history.interrupted:
+            warnings.warn("Training interrupted by user.")
+        elif not incremental and not converged[0] and self.n_iter_ == self.max_iter:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
+                          "reached and the optimization hasn't converged yet.",
+                          ConvergenceWarning)
+        if self.early_stopping:
+            np.copyto(model.params, best[0])
+            np.copyto(model.stats, best[1])
+        if not np.isfinite(model.params).all():
+            raise ValueError("Solver produced non-finite parameter weights. The input data "
+                             "may contain large values and need to be preprocessed.")
+
+    def _count_no_improvement(self, X_val, y_val):
+        """scikit-learn's bookkeeping after an epoch; True when the validation score is
+        the best so far (early stopping keeps those weights)."""
+        if self.early_stopping:
+            score = self._score(X_val, y_val)
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print("Validation score: %f" % score)
+            if score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                return True
+            return False
+        if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+            self._no_improvement_count += 1
+        else:
+            self._no_improvement_count = 0
+        self.best_loss_ = min(self.best_loss_, self.loss_curve_[-1])
+        return False
+
+    def _stops(self, optimizer, message):
+        """scikit-learn's trigger_stopping: stop, or (sgd, adaptive) divide the rate by 5
+        while it is above 1e-6."""
+        if self.solver == "sgd" and self.learning_rate == "adaptive":
+            rate = self.learning_rate_init * optimizer.lr_scale
+            if rate > 1e-6:
+                _rescale_rate(optimizer, optimizer.lr_scale / 5.0)
+                if self.verbose:
+                    print(message + " Setting learning rate to %f" % (rate / 5.0))
+                return False
+            if self.verbose:
+                print(message + " Learning rate too small. Stopping.")
+            return True
+        if self.verbose:
+            print(message + " Stopping.")
+        return True
+
+    # ------------------------------------------------------------ inference
+    def _forward(self, X, check_input=True):
+        """The network's outputs for X (validated against the fitted features)."""
+        if check_input:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"],
+                              dtype=(np.float64, np.float32), reset=False)
+        return self._model.forward(_dense(X))
+
+    def _score(self, X, y):
+        """scikit-learn's score on (X, y) without validating X again: NaN for
+        non-finite predictions."""
+        prediction = self._predict(X, check_input=False)
+        if prediction.dtype.kind == "f" and not np.isfinite(prediction).all():
+            return np.nan
+        return self._score_function(y, prediction)
+
+    # -------------------------------------------------------------- weights
+    def _expose_weights(self):
+        """coefs_ and intercepts_: views (n_in, n_out) and (n_out,) of the model's."""
+        self.coefs_ = [dense.W.T for dense in self._model.dense_layers]
+        self.intercepts_ = [dense.b for dense in self._model.dense_layers]
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        for name in ("coefs_", "intercepts_"):
+            state.pop(name, None)
+        if "_model" in state:
+            state["_model"] = {name: np.array(array)
+                               for name, array in persistence.model_arrays(self._model).items()}
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        arrays = state.pop("_model", None)
+        self.__dict__.update(state)
+        if arrays is not None:
+            self._model = persistence.model_from_arrays(arrays)
+            self._expose_weights()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+def _rescale_rate(optimizer, lr_scale):
+    """Set SGD's rate scale as scikit-learn changes its rate: its velocity holds steps
+    (v ← μv − lr·g) where fastnn's holds gradients (v ← μv + g; p ← p − lr·v), so the
+    velocity is scaled by old/new rate to carry on with the same steps."""
+    if optimizer.state is not None and optimizer.momentum > 0:
+        optimizer.state *= optimizer.lr_scale / lr_scale
+    optimizer.lr_scale = lr_scale
+
+
+def _dense(X):
+    return X.toarray() if scipy.sparse.issparse(X) else X
+
+
+class MLPClassifier(ClassifierMixin, _MLP):
+    """scikit-learn's ``MLPClassifier``, trained by fastnn (see the module docstring):
+    softmax outputs for multiclass, logistic outputs for binary and multilabel targets;
+    labels of any kind scikit-learn accepts."""
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype="float32", dropout=0.0, batch_norm=False):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dtype = dtype
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+
+    _score_function = staticmethod(accuracy_score)
+
+    def _out_activation(self, n_outputs):
+        return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "sigmoid"
+
+    def _reported_loss_factor(self, n_outputs):
+        """scikit-learn's log loss sums over logistic outputs where fastnn's binary loss
+        averages over them."""
+        return 1.0 if self._out_activation(n_outputs) == "softmax" else float(n_outputs)
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             dtype=(np.float64, np.float32), reset=reset)
+        X = _dense(X)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError("warm_start can only be used where `y` has the same "
+                                     "classes as in the previous call to fit. Previously got "
+                                     f"{self.classes_}, `y` has {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` "
+                                 f"has {self.classes_}. 'y' has {classes}.")
+        return X, self._label_binarizer.transform(y).astype(bool)
+
+    def _labels(self, y):
+        """Binarized targets back to labels (for the validation score)."""
+        return self._label_binarizer.inverse_transform(y)
+
+    @available_if(lambda estimator: estimator._check_solver())
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over (X, y). ``classes`` (every label of all calls) is required on
+        the first call. Returns self."""
+        self._validate_params()
+        first = not hasattr(self, "classes_")
+        if first and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        if not first and classes is not None and \
+                not np.array_equal(self.classes_, unique_labels(classes)):
+            raise ValueError(f"`classes={classes!r}` is not the same as on last call to "
+                             f"partial_fit, was: {self.classes_!r}")
+        if first:
+            before = dict(self.__dict__)
+            binarizer = LabelBinarizer()
+            binarizer.fit(y if type_of_target(y).startswith("multilabel") else classes)
+            self._label_binarizer, self.classes_ = binarizer, binarizer.classes_
+            try:
+                return self._fit(X, y, incremental=True)
+            except BaseException:
+                self.__dict__.clear()
+                self.__dict__.update(before)
+                raise
+        return self._fit(X, y, incremental=True)
+
+    def _predict(self, X, check_input=True):
+        outputs = self._forward(X, check_input)
+        if self.n_outputs_ == 1:
+            outputs = outputs.ravel()
+        return self._label_binarizer.inverse_transform(outputs)
+
+    def predict(self, X):
+        """The predicted classes, (n_samples,) (or (n_samples, n_classes) multilabel)."""
+        check_is_fitted(self)
+        return self._predict(X)
+
+    def predict_proba(self, X):
+        """Class probabilities (n_samples, n_classes), in the order of ``classes_``."""
+        check_is_fitted(self)
+        outputs = self._forward(X)
+        if self.n_outputs_ == 1:
+            p = outputs.ravel()
+            return np.vstack([1 - p, p]).T
+        return outputs
+
+    def predict_log_proba(self, X):
+        """log(predict_proba(X))."""
+        probabilities = self.predict_proba(X)
+        return np.log(probabilities, out=probabilities)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, _MLP):
+    """scikit-learn's ``MLPRegressor``, trained by fastnn (see the module docstring):
+    squared error, identity outputs, one or several targets."""
+
+    _parameter_constraints = {**_MLP._parameter_constraints,
+                              "loss": [StrOptions({"squared_error", "poisson"})]}
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
+                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype="float32", dropout=0.0, batch_norm=False):
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dtype = dtype
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+
+    _score_function = staticmethod(r2_score)
+
+    def _fit(self, X, y, incremental):
+        if self.loss == "poisson":
+            raise NotImplementedError("loss='poisson' is not implemented by fastnn; use "
+                                      "loss='squared_error' or sklearn.neural_network")
+        return super()._fit(X, y, incremental)
+
+    @staticmethod
+    def _out_activation(n_outputs):
+        return "identity"
+
+    @staticmethod
+    def _reported_loss_factor(n_outputs):
+        """scikit-learn reports half the mean squared error (over samples and outputs)."""
+        return 0.5
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return _dense(X), y
+
+    @staticmethod
+    def _labels(y):
+        return y
+
+    @available_if(lambda estimator: estimator._check_solver())
+    def partial_fit(self, X, y):
+        """One epoch over (X, y). Returns self."""
+        self._validate_params()
+        return self._fit(X, y, incremental=True)
+
+    def _predict(self, X, check_input=True):
+        outputs = self._forward(X, check_input)
+        return outputs.ravel() if outputs.shape[1] == 1 else outputs
+
+    def predict(self, X):
+        """The predicted values, (n_samples,) or (n_samples, n_outputs)."""
+        check_is_fitted(self)
+        return self._predict(X)

@@ -1,0 +1,397 @@
+"""fastnn.MLPClassifier / MLPRegressor against scikit-learn's MLP: its estimator checks,
+the same training trajectory (SGD in float64 takes scikit-learn's steps to rounding),
+labels, pipelines and model selection, pickling, convergence, bad input."""
+import io
+import pickle
+import re
+import warnings
+from contextlib import redirect_stdout
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")   # a test dependency of this module (the 'dev' extra)
+
+import joblib  # noqa: E402
+from sklearn import neural_network  # noqa: E402
+from sklearn.base import clone  # noqa: E402
+from sklearn.datasets import make_classification, make_regression  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
+from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+import fastnn  # noqa: E402
+from fastnn.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+
+
+@parametrize_with_checks([
+    MLPClassifier(), MLPRegressor(),
+    MLPClassifier(solver="sgd", learning_rate="adaptive", dtype="float64"),
+    MLPClassifier(dropout=0.2, batch_norm=True), MLPRegressor(batch_norm=True),
+])
+def test_scikit_learn_estimator_checks(estimator, check):
+    """Skips: only check_classifiers_multilabel_output_format_decision_function, as for
+    scikit-learn's own MLPClassifier (neither has decision_function)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
+
+
+def _scaled(X):
+    return StandardScaler().fit_transform(X)
+
+
+def _classification(rng, n=None, n_classes=3):
+    n = n or int(rng.integers(150, 400))
+    X, y = make_classification(n, int(rng.integers(3, 12)), n_informative=3,
+                               n_redundant=0, n_classes=n_classes,
+                               random_state=int(rng.integers(1000)))
+    return _scaled(X), y
+
+
+def _regression(rng, n_targets=1):
+    n = int(rng.integers(150, 400))
+    X, y = make_regression(n, int(rng.integers(2, 10)), n_targets=n_targets, noise=5.0,
+                           random_state=int(rng.integers(1000)))
+    return _scaled(X), y / y.std()
+
+
+def _both(ours, theirs, X, y, **params):
+    common = {**dict(random_state=0, max_iter=6, shuffle=False), **params}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = ours(dtype="float64", **common).fit(X, y)
+        b = theirs(**common).fit(X, y)
+    return a, b
+
+
+# --------------------------------------------------------- the same training
+TARGETS = {
+    "multiclass": lambda rng: _classification(rng, n_classes=3),
+    "binary": lambda rng: _classification(rng, n_classes=2),
+    "multilabel": lambda rng: (lambda X, y: (X, np.stack([y == 0, y == 1, y != 2], 1)))(
+        *_classification(rng, n_classes=3)),
+    "regression": lambda rng: _regression(rng),
+    "two targets": lambda rng: _regression(rng, n_targets=2),
+}
+SGD_SETTINGS = [dict(solver="sgd"), dict(solver="sgd", nesterovs_momentum=False),
+                dict(solver="sgd", momentum=0.0, batch_size=37),
+                dict(solver="sgd", learning_rate="invscaling", learning_rate_init=0.05),
+                dict(solver="sgd", activation="tanh", hidden_layer_sizes=(7, 5)),
+                dict(solver="sgd", activation="logistic", batch_size=64)]
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+@pytest.mark.parametrize("params", SGD_SETTINGS, ids=str)
+def test_sgd_takes_scikit_learns_steps(target, params):
+    """float64 SGD, no shuffling: the loss curve and every weight as scikit-learn's (the
+    objective scale, velocity and rate schedule all mapped exactly)."""
+    X, y = TARGETS[target](np.random.default_rng(len(target) + len(params)))
+    ours, theirs = (MLPClassifier, neural_network.MLPClassifier) if target[0] in "mb" else \
+        (MLPRegressor, neural_network.MLPRegressor)
+    if X.shape[0] % params.get("batch_size", 200) != 0:   # L2 of a partial batch differs
+        params = dict(params, alpha=0.0)
+    a, b = _both(ours, theirs, X, y, **params)
+    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-7)
+    for ca, cb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_allclose(ca, cb, rtol=1e-6, atol=1e-9)
+    assert (a.n_iter_, a.t_, a.n_layers_, a.n_outputs_, a.out_activation_) == \
+        (b.n_iter_, b.t_, b.n_layers_, b.n_outputs_, b.out_activation_)
+
+
+def test_l2_penalty_matches_when_the_batches_are_full():
+    """The same steps; the reported loss adds the L2 term at the epoch's last weights
+    where scikit-learn adds each batch's (a 1e-5 relative difference here)."""
+    rng = np.random.default_rng(4)
+    X, y = _classification(rng, n=300)
+    a, b = _both(MLPClassifier, neural_network.MLPClassifier, X, y, solver="sgd", alpha=0.3,
+                 batch_size=100)
+    for ca, cb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_allclose(ca, cb, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-4)
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_adam_follows_scikit_learn(target):
+    """Adam differs only in where epsilon enters (√v̂ + ε against √v + ε): loss curves
+    agree to 1e-4 relative on standardized data."""
+    X, y = TARGETS[target](np.random.default_rng(7))
+    ours, theirs = (MLPClassifier, neural_network.MLPClassifier) if target[0] in "mb" else \
+        (MLPRegressor, neural_network.MLPRegressor)
+    a, b = _both(ours, theirs, X, y, alpha=0.0)
+    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-4)
+
+
+def test_adaptive_rate_and_convergence_as_scikit_learn():
+    """A tol so large that every epoch counts as no improvement: scikit-learn divides the
+    rate by 5 (adaptive) and stops at the same epoch, printing the same lines."""
+    X, y = _classification(np.random.default_rng(5))
+    params = dict(solver="sgd", learning_rate="adaptive", tol=0.5, n_iter_no_change=2,
+                  max_iter=200, verbose=True, alpha=0.0)
+    outputs = []
+    for cls in (MLPClassifier, neural_network.MLPClassifier):
+        buffer = io.StringIO()
+        with redirect_stdout(buffer), warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            estimator = _both_one(cls, X, y, **params)
+        outputs.append((estimator, buffer.getvalue()))
+    (a, text_a), (b, text_b) = outputs
+    assert a.n_iter_ == b.n_iter_ < 200
+    assert _numbers(text_a) == pytest.approx(_numbers(text_b), rel=1e-6)
+    assert _words(text_a) == _words(text_b)
+    assert "Setting learning rate to" in text_a and "Learning rate too small" in text_a
+
+
+def _both_one(cls, X, y, **params):
+    extra = {"dtype": "float64"} if cls.__module__.startswith("fastnn") else {}
+    return cls(random_state=0, shuffle=False, **params, **extra).fit(X, y)
+
+
+def _numbers(text):
+    return [float(x) for x in re.findall(r"-?\d+\.\d+", text)]
+
+
+def _words(text):
+    return re.sub(r"-?\d+(\.\d+)?", "#", text)
+
+
+def test_max_iter_warns_as_scikit_learn():
+    X, y = _classification(np.random.default_rng(6))
+    with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(3\) reached"):
+        MLPClassifier(max_iter=3, random_state=0).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = MLPClassifier(max_iter=500, tol=0.2, random_state=0).fit(X, y)
+    assert model.n_iter_ < 500 and model._no_improvement_count > model.n_iter_no_change
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_early_stopping_scores_and_restores_the_best_weights(kind):
+    rng = np.random.default_rng(8)
+    X, y = _classification(rng) if kind == "classifier" else _regression(rng)
+    ours, theirs = (MLPClassifier, neural_network.MLPClassifier) if kind == "classifier" else \
+        (MLPRegressor, neural_network.MLPRegressor)
+    a, b = _both(ours, theirs, X, y, solver="sgd", early_stopping=True, max_iter=40,
+                 n_iter_no_change=3, alpha=0.0)
+    np.testing.assert_allclose(a.validation_scores_, b.validation_scores_, rtol=1e-6)
+    assert a.best_validation_score_ == pytest.approx(b.best_validation_score_, rel=1e-6)
+    assert a.best_loss_ is None and b.best_loss_ is None
+    for ca, cb in zip(a.coefs_, b.coefs_):   # the best epoch's weights, restored
+        np.testing.assert_allclose(ca, cb, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_partial_fit_and_warm_start_as_scikit_learn(kind):
+    rng = np.random.default_rng(9)
+    X, y = _classification(rng) if kind == "classifier" else _regression(rng)
+    ours, theirs = (MLPClassifier, neural_network.MLPClassifier) if kind == "classifier" else \
+        (MLPRegressor, neural_network.MLPRegressor)
+    extra = {"classes": np.unique(y)} if kind == "classifier" else {}
+    params = dict(solver="sgd", shuffle=False, random_state=0, alpha=0.0)
+    a, b = ours(dtype="float64", **params), theirs(**params)
+    for start in (0, 100, 0):   # different batch sizes: the model is rebuilt for each
+        part = slice(start, start + 100 + start)
+        a.partial_fit(X[part], y[part], **extra)
+        b.partial_fit(X[part], y[part], **extra)
+    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-7)
+    a2, b2 = (e.set_params(warm_start=True, max_iter=3) for e in (a, b))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a2.fit(X, y)
+        b2.fit(X, y)
+    np.testing.assert_allclose(a2.loss_curve_, b2.loss_curve_, rtol=1e-7)
+    assert a2.t_ == b2.t_ and a2.n_iter_ == b2.n_iter_ == 3
+
+
+# --------------------------------------------------------------- labels
+@pytest.mark.parametrize("labels", [["cat", "dog", "emu"], [3, 7, 11], [-1, 1], [True, False],
+                                    ["only"]])
+def test_labels_of_any_kind(labels):
+    rng = np.random.default_rng(len(labels))
+    X, codes = _classification(rng, n_classes=max(2, len(labels)))
+    y = np.asarray(labels, dtype=object if isinstance(labels[0], str) else None)[
+        codes % len(labels)]
+    model = MLPClassifier(random_state=0, max_iter=50).fit(X, y)
+    assert list(model.classes_) == sorted(set(labels))
+    prediction = model.predict(X)
+    assert set(prediction) <= set(labels) and prediction.shape == (X.shape[0],)
+    proba = model.predict_proba(X)
+    assert proba.shape == (X.shape[0], max(2, len(labels)) if len(labels) > 1 else 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(model.predict_log_proba(X), np.log(proba), rtol=1e-6)
+    if len(labels) > 1:
+        assert model.score(X, y) > 0.7
+
+
+def test_multilabel_and_multi_output_regression():
+    rng = np.random.default_rng(12)
+    X, codes = _classification(rng, n_classes=3)
+    Y = np.stack([codes == 0, codes == 1, codes != 2], 1).astype(int)
+    model = MLPClassifier(random_state=0, max_iter=100).fit(X, Y)
+    assert model.predict(X).shape == Y.shape and model.out_activation_ == "logistic"
+    assert model.predict_proba(X).shape == Y.shape
+    X, Y = _regression(rng, n_targets=3)
+    model = MLPRegressor(random_state=0, max_iter=300).fit(X, Y)
+    assert model.predict(X).shape == Y.shape and model.score(X, Y) > 0.8
+
+
+def test_dataframes_in():
+    pd = pytest.importorskip("pandas")
+    X, y = _classification(np.random.default_rng(13))
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    model = MLPClassifier(random_state=0, max_iter=30).fit(frame, pd.Series(y))
+    assert list(model.feature_names_in_) == list(frame.columns)
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        np.testing.assert_array_equal(model.predict(frame), model.predict(X))
+    with pytest.raises(ValueError, match="feature names"):
+        model.predict(frame.rename(columns={"f0": "other"}))
+
+
+# ------------------------------------------------- pipelines and selection
+def test_pipeline_grid_search_and_cross_validation():
+    X, y = make_classification(300, 8, n_informative=4, random_state=0)
+    pipeline = make_pipeline(StandardScaler(), MLPClassifier(random_state=0, max_iter=60))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        scores = cross_val_score(pipeline, X, y, cv=3)
+        search = GridSearchCV(pipeline, {"mlpclassifier__alpha": [1e-4, 1e-1],
+                                         "mlpclassifier__hidden_layer_sizes": [(8,), (32,)]},
+                              cv=3, n_jobs=2).fit(X, y)
+    assert scores.shape == (3,) and scores.mean() > 0.7
+    assert search.best_score_ > 0.7 and len(search.cv_results_["params"]) == 4
+    assert search.predict(X).shape == (300,)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: (MLPClassifier(random_state=0, max_iter=20, batch_norm=True, dropout=0.1),
+             _classification(np.random.default_rng(14))),
+    lambda: (MLPRegressor(random_state=0, max_iter=20, solver="sgd"),
+             _regression(np.random.default_rng(15), n_targets=2)),
+])
+def test_clone_pickle_and_joblib_round_trip(make, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model, (X, y) = make()
+        model.fit(X, y)
+        fresh = clone(model)
+        assert not hasattr(fresh, "coefs_") and fresh.get_params() == model.get_params()
+        data = pickle.dumps(model)
+        modules = _modules_named(data)
+        assert not any(m.startswith(("numba", "llvmlite")) for m in modules), modules
+        copies = [pickle.loads(data)]
+        joblib.dump(model, tmp_path / "m.joblib")
+        copies.append(joblib.load(tmp_path / "m.joblib"))
+        for copy in copies:
+            np.testing.assert_array_equal(copy.predict(X), model.predict(X))
+            for ca, cb in zip(copy.coefs_, model.coefs_):
+                np.testing.assert_array_equal(ca, cb)
+        # training continues exactly: the optimizer state and generator travel too
+        copy = copies[0]
+        model.partial_fit(X, y)
+        copy.partial_fit(X, y)
+        np.testing.assert_array_equal(copy.predict(X), model.predict(X))
+        assert copy.loss_curve_ == model.loss_curve_
+
+
+def _modules_named(data):
+    """The modules whose classes or functions unpickling ``data`` looks up."""
+    modules = set()
+
+    class Recorder(pickle.Unpickler):
+        def find_class(self, module, name):
+            modules.add(module)
+            return super().find_class(module, name)
+
+    Recorder(io.BytesIO(data)).load()
+    return modules
+
+
+def test_the_estimator_trains_a_fastnn_model_with_the_options():
+    X, y = _classification(np.random.default_rng(16))
+    model = MLPClassifier(hidden_layer_sizes=(16, 8), dropout=0.25, batch_norm=True,
+                          random_state=0, max_iter=5).fit(X, y)
+    kinds = [type(layer).__name__ for layer in model._model.layers]
+    assert kinds == ["Dense", "BatchNorm", "Activation", "Dropout", "Dense", "BatchNorm",
+                     "Activation", "Dropout", "Dense"]
+    assert [c.shape for c in model.coefs_] == [(X.shape[1], 16), (16, 8), (8, 3)]
+    assert model.coefs_[0].dtype == np.float32
+    assert isinstance(model._model, fastnn.Sequential)
+
+
+# ------------------------------------------------------------- bad input
+BAD_FITS = {
+    "nan in X": lambda X, y: (np.where(X > 1.5, np.nan, X), y),
+    "inf in X": lambda X, y: (np.where(X > 1.5, np.inf, X), y),
+    "1-D X": lambda X, y: (X[:, 0], y),
+    "3-D X": lambda X, y: (X[:, :, None], y),
+    "short y": lambda X, y: (X, y[:-1]),
+    "no samples": lambda X, y: (X[:0], y[:0]),
+    "text X": lambda X, y: (np.full(X.shape, "a"), y),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FITS))
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_bad_input_raises_as_scikit_learn_and_leaves_the_model(case, kind):
+    rng = np.random.default_rng(17)
+    X, y = _classification(rng) if kind == "classifier" else _regression(rng)
+    ours, theirs = (MLPClassifier, neural_network.MLPClassifier) if kind == "classifier" else \
+        (MLPRegressor, neural_network.MLPRegressor)
+    fitted = ours(random_state=0, max_iter=5).fit(X, y)
+    before = pickle.dumps(fitted)
+    prediction = fitted.predict(X)
+    bad_X, bad_y = BAD_FITS[case](X, y)
+    with pytest.raises(Exception) as expected:
+        theirs(random_state=0, max_iter=5).fit(bad_X, bad_y)
+    for call in (lambda e: e.fit(bad_X, bad_y), lambda e: e.partial_fit(bad_X, bad_y)):
+        with pytest.raises(type(expected.value)):
+            call(fitted)
+        np.testing.assert_array_equal(fitted.predict(X), prediction)
+        assert pickle.dumps(fitted) == before
+
+
+@pytest.mark.parametrize("params", [dict(alpha=-1.0), dict(hidden_layer_sizes=(0,)),
+                                    dict(activation="softplus"), dict(batch_size=0),
+                                    dict(learning_rate_init=0.0), dict(momentum=1.5),
+                                    dict(validation_fraction=1.0), dict(solver="newton")])
+def test_invalid_parameters_raise_as_scikit_learn(params):
+    X, y = _classification(np.random.default_rng(18))
+    with pytest.raises(Exception) as expected:
+        neural_network.MLPClassifier(**params).fit(X, y)
+    with pytest.raises(type(expected.value)):
+        MLPClassifier(**params).fit(X, y)
+
+
+@pytest.mark.parametrize("params", [dict(dtype="float16"), dict(dropout=1.0),
+                                    dict(batch_norm="yes")])
+def test_invalid_fastnn_parameters(params):
+    X, y = _classification(np.random.default_rng(19))
+    with pytest.raises(ValueError, match=next(iter(params))):
+        MLPClassifier(**params).fit(X, y)
+
+
+def test_unsupported_choices_say_what_to_use():
+    X, y = _classification(np.random.default_rng(20))
+    with pytest.raises(NotImplementedError, match="lbfgs.*adam"):
+        MLPClassifier(solver="lbfgs").fit(X, y)
+    with pytest.raises(AttributeError, match="partial_fit"):
+        MLPClassifier(solver="lbfgs").partial_fit
+    with pytest.raises(NotImplementedError, match="poisson"):
+        MLPRegressor(loss="poisson").fit(X, y.astype(float))
+    with pytest.raises(NotFittedError):
+        MLPClassifier().predict(X)
+
+
+def test_partial_fit_classes():
+    X, y = _classification(np.random.default_rng(21))
+    model = MLPClassifier(random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        model.partial_fit(X, y)
+    assert not hasattr(model, "classes_")
+    model.partial_fit(X[:50], y[:50], classes=[0, 1, 2])
+    with pytest.raises(ValueError, match="not the same as on last call"):
+        model.partial_fit(X, y, classes=[0, 1, 5])
+    with pytest.raises(ValueError, match="classes not in"):
+        model.partial_fit(X, np.where(y == 2, 9, y))
