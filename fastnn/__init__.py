@@ -7,6 +7,7 @@
 from fastnn.callbacks import Callback, Checkpoint, ReduceLROnPlateau
 from fastnn.layers import Activation, BatchNorm, Dense, Dropout
 from fastnn.model import Sequential
+from fastnn.onnx_export import to_onnx
 from fastnn.optimizers import SGD, Adagrad, Adam, AdamW, Lamb, Optimizer, RMSprop
 from fastnn.persistence import load
 from fastnn.schedules import CosineDecay, ExponentialDecay, InverseTimeDecay, StepDecay
@@ -30,4 +31,4 @@ def __getattr__(name):
 __all__ = ["MLPClassifier", "MLPRegressor", "Activation", "Adagrad", "Adam", "AdamW", "BatchNorm", "Callback", "Checkpoint",
            "CosineDecay", "Dense", "Dropout", "ExponentialDecay", "InverseTimeDecay", "Lamb",
            "Optimizer", "RMSprop", "ReduceLROnPlateau", "SGD", "Sequential", "StepDecay",
-           "get_num_threads", "load", "set_num_threads"]
+           "get_num_threads", "load", "set_num_threads", "to_onnx"]

@@ -1,0 +1,134 @@
+"""fastnn.to_onnx: onnxruntime runs the exported graph and matches forward / predict /
+predict_proba on random inputs, for every activation, loss, dtype and layer kind."""
+import warnings
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")           # both in the 'dev' extra
+ort = pytest.importorskip("onnxruntime")
+
+import fastnn  # noqa: E402
+
+TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
+HIDDEN = ["identity", "relu", "sigmoid", "tanh", "softplus"]
+OUTPUTS = [("mse", "identity"), ("mse", "tanh"), ("binary_crossentropy", "sigmoid"),
+           ("categorical_crossentropy", "softmax")]
+
+
+def _session(proto):
+    return ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def _random_model(rng, hidden, loss, out, dtype, norm, drop):
+    """A model of random widths (1 and odd included) whose parameters and running
+    statistics are all away from their initial values."""
+    widths = [int(rng.choice([1, 3, 8, 17]))] + \
+        [int(rng.choice([1, 5, 32])) for _ in range(int(rng.integers(1, 3)))]
+    n_out = 1 if loss == "binary_crossentropy" and rng.random() < 0.5 else \
+        int(rng.choice([2, 4])) if loss == "categorical_crossentropy" else int(rng.choice([1, 3]))
+    layers = []
+    for a, b in zip(widths, widths[1:]):
+        if drop:
+            layers.append(fastnn.Dropout(0.2))
+        if norm:
+            layers += [fastnn.Dense(a, b), fastnn.BatchNorm(b), fastnn.Activation(hidden)] \
+                if hidden != "identity" else [fastnn.Dense(a, b), fastnn.BatchNorm(b)]
+        else:
+            layers.append(fastnn.Dense(a, b, hidden))
+    layers.append(fastnn.Dense(widths[-1], n_out, out))
+    model = fastnn.Sequential(layers, loss=loss, dtype=dtype, seed=int(rng.integers(100)))
+    model.params[:] = rng.standard_normal(model.params.size) * 0.5
+    for block in model.blocks:
+        if block.norm is not None:   # the Dense bias stays 0 under BatchNorm, as trained
+            block.dense.b[:] = 0
+            block.norm.running_mean[:] = rng.standard_normal(block.norm.n)
+            block.norm.running_var[:] = rng.uniform(0.2, 3.0, block.norm.n)
+    return model
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("loss, out", OUTPUTS)
+@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("norm, drop", [(False, False), (True, False), (False, True),
+                                        (True, True)])
+def test_the_graph_computes_forward(dtype, loss, out, hidden, norm, drop):
+    rng = np.random.default_rng(len(hidden) * 7 + len(loss) + norm * 3 + drop)
+    model = _random_model(rng, hidden, loss, out, dtype, norm, drop)
+    proto = fastnn.to_onnx(model)
+    X = rng.standard_normal((int(rng.integers(1, 40)), model.n_inputs)).astype(dtype)
+    Y, = _session(proto).run(None, {"X": X})
+    expected = model.forward(X)
+    assert Y.dtype == expected.dtype and Y.shape == expected.shape
+    np.testing.assert_allclose(Y, expected, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
+    ops = {node.op_type for node in proto.graph.node}
+    assert "Dropout" not in ops and "BatchNormalization" not in ops   # omitted / folded
+
+
+def test_the_batch_dimension_is_dynamic(tmp_path):
+    rng = np.random.default_rng(1)
+    model = _random_model(rng, "relu", "mse", "identity", "float32", True, True)
+    path = tmp_path / "m.onnx"
+    returned = fastnn.to_onnx(model, path)
+    loaded = onnx.load(str(path))
+    assert loaded == returned
+    session = _session(loaded)
+    for n in (1, 7, 300):
+        X = rng.standard_normal((n, model.n_inputs)).astype(np.float32)
+        np.testing.assert_allclose(session.run(None, {"X": X})[0], model.forward(X),
+                                   rtol=1e-5, atol=1e-5)
+    dims = loaded.graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param == "batch" and dims[1].dim_value == model.n_inputs
+
+
+# --------------------------------------------------------------- estimators
+def _fitted(estimator, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return estimator.fit(X, y)
+
+
+@pytest.mark.parametrize("labels", ["strings", "ints", "bools", "multiclass", "multilabel",
+                                    "one class"])
+@pytest.mark.parametrize("options", [{}, {"batch_norm": True, "dropout": 0.2},
+                                     {"dtype": "float64", "activation": "tanh"}])
+def test_classifier_label_and_probabilities(labels, options):
+    pytest.importorskip("sklearn")
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((90, 6))
+    codes = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)
+    y = {"strings": np.array(["no", "yes", "maybe"], dtype=object)[codes],
+         "ints": np.array([-4, 7, 30])[codes], "bools": codes > 0,
+         "multiclass": codes, "multilabel": np.stack([codes == 0, codes == 2], 1).astype(int),
+         "one class": np.full(90, "only", dtype=object)}[labels]
+    estimator = _fitted(fastnn.MLPClassifier(hidden_layer_sizes=(9,), max_iter=30,
+                                             random_state=0, **options), X, y)
+    dtype = np.dtype(options.get("dtype", "float32"))
+    label, probabilities = _session(fastnn.to_onnx(estimator)).run(None, {"X": X.astype(dtype)})
+    np.testing.assert_array_equal(label.astype(estimator.predict(X).dtype), estimator.predict(X))
+    np.testing.assert_allclose(probabilities, estimator.predict_proba(X),
+                               rtol=TOLERANCE[dtype.name], atol=TOLERANCE[dtype.name])
+
+
+@pytest.mark.parametrize("n_targets", [1, 2])
+def test_regressor_prediction(n_targets):
+    pytest.importorskip("sklearn")
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((70, 4))
+    y = X @ rng.standard_normal((4, n_targets))
+    estimator = _fitted(fastnn.MLPRegressor(max_iter=20, random_state=0),
+                        X, y[:, 0] if n_targets == 1 else y)
+    prediction, = _session(fastnn.to_onnx(estimator)).run(None, {"X": X.astype(np.float32)})
+    assert prediction.shape == estimator.predict(X).shape
+    np.testing.assert_allclose(prediction, estimator.predict(X), rtol=1e-5, atol=1e-5)
+
+
+def test_bad_arguments():
+    sklearn = pytest.importorskip("sklearn")
+    with pytest.raises(TypeError, match="Sequential"):
+        fastnn.to_onnx("model")
+    with pytest.raises(sklearn.exceptions.NotFittedError):
+        fastnn.to_onnx(fastnn.MLPClassifier())
+    model = fastnn.Sequential([fastnn.Dense(2, 1)], seed=0)
+    with pytest.raises(FileNotFoundError, match="cannot save the ONNX model"):
+        fastnn.to_onnx(model, "/nonexistent/folder/m.onnx")
