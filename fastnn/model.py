@@ -156,6 +156,9 @@ class Sequential:
         #: the optimizer of the last ``fit`` (None before any): ``fit(optimizer=None)``
         #: continues with it, state, step count and schedule intact
         self.optimizer = None
+        #: the CSV preprocessing ``fastnn train PATH.csv`` fitted (fastnn.tabular), kept
+        #: in the model file for ``fastnn predict``; None otherwise
+        self.preprocessing = None
         self._build(dropout_key)
 
     # --------------------------------------------------------------- saving

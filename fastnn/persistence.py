@@ -7,13 +7,13 @@ every byte of it on loading):
     header            uint8: UTF-8 JSON — format and fastnn versions, the layers with
                       their settings, loss, dtype, seed, dropout key, the shuffling
                       generator's state, the last fit's optimizer (class,
-                      hyperparameters, schedule, lr_scale, step count)
+                      hyperparameters, schedule, lr_scale, step count), and the CSV
+                      preprocessing of ``fastnn train PATH.csv`` (fastnn.tabular)
     params, stats     the flat parameter vector and BatchNorm's running statistics
     optimizer_state   the optimizer's state vectors (rows × parameters), when it has any
 
 Loading never unpickles (members must be plain numeric arrays) and builds objects only
-from the whitelisted
-layer, optimizer and schedule classes named in the header: nothing in a file can run
+from the whitelisted layer, optimizer and schedule classes named in the header: nothing in a file can run
 code. Every field is checked (type, range, shapes against the header, dtypes) before
 the model is built; anything wrong raises ValueError naming the file and the problem.
 Saving writes a temporary file in the target's folder, flushes and fsyncs it, then
@@ -28,7 +28,7 @@ import struct
 
 import numpy as np
 
-from fastnn import container
+from fastnn import container, tabular
 from fastnn.atomic_file import atomic_write
 from fastnn.buffers import aligned_zeros
 from fastnn.layers import LAYERS
@@ -77,6 +77,7 @@ def model_arrays(model):
         },
         "rng": model._rng.bit_generator.state,
         "optimizer": None if optimizer is None else _optimizer_header(optimizer, bound),
+        "preprocessing": None if model.preprocessing is None else model.preprocessing.config(),
     }
     arrays = {"header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
               "params": model.params, "stats": model.stats}
@@ -240,6 +241,15 @@ def _build(members, device):
         model.optimizer = _optimizer(_field(header, "optimizer", dict, ""), members, model)
     elif "optimizer_state" in members.members:
         raise _Invalid("it holds optimizer state but no optimizer")
+    if header.get("preprocessing") is not None:
+        try:
+            model.preprocessing = tabular.from_config(header["preprocessing"])
+        except ValueError as exc:
+            raise _Invalid(str(exc)) from None
+        if (model.preprocessing.n_features, model.preprocessing.n_outputs) != \
+                (model.n_inputs, model.n_outputs):
+            raise _Invalid("its CSV preprocessing does not match the model's inputs and "
+                           "outputs")
     _read_into(members, "params", model.params)
     _read_into(members, "stats", model.stats)
     return model
