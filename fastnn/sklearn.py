@@ -373,6 +373,14 @@ class _MLP(BaseEstimator):
         return tags
 
 
+def _store_parameters(estimator, arguments):
+    """__init__'s arguments as attributes of the same names (scikit-learn's rule: store
+    the parameters, nothing else)."""
+    for name, value in arguments.items():
+        if name != "self":
+            setattr(estimator, name, value)
+
+
 def _rescale_rate(optimizer, lr_scale):
     """Set SGD's rate scale as scikit-learn changes its rate: its velocity holds steps
     (v ← μv − lr·g) where fastnn's holds gradients (v ← μv + g; p ← p − lr·v), so the
@@ -398,32 +406,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  dtype="float32", dropout=0.0, batch_norm=False):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.dtype = dtype
-        self.dropout = dropout
-        self.batch_norm = batch_norm
+        _store_parameters(self, locals())
 
     _score_function = staticmethod(accuracy_score)
 
@@ -531,33 +514,7 @@ class MLPRegressor(RegressorMixin, _MLP):
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  dtype="float32", dropout=0.0, batch_norm=False):
-        self.loss = loss
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.dtype = dtype
-        self.dropout = dropout
-        self.batch_norm = batch_norm
+        _store_parameters(self, locals())
 
     _score_function = staticmethod(r2_score)
 

@@ -58,6 +58,16 @@ def _regression(rng, n_targets=1):
     return _scaled(X), y / y.std()
 
 
+def _pair(kind):
+    """(fastnn's estimator class, scikit-learn's) of a kind."""
+    return (MLPClassifier, neural_network.MLPClassifier) if kind == "classifier" else \
+        (MLPRegressor, neural_network.MLPRegressor)
+
+
+def _data(kind, rng):
+    return _classification(rng) if kind == "classifier" else _regression(rng)
+
+
 def _both(ours, theirs, X, y, **params):
     common = {**dict(random_state=0, max_iter=6, shuffle=False), **params}
     with warnings.catch_warnings():
@@ -89,8 +99,7 @@ def test_sgd_takes_scikit_learns_steps(target, params):
     """float64 SGD, no shuffling: the loss curve and every weight as scikit-learn's (the
     objective scale, velocity and rate schedule all mapped exactly)."""
     X, y = TARGETS[target](np.random.default_rng(len(target) + len(params)))
-    ours, theirs = (MLPClassifier, neural_network.MLPClassifier) if target[0] in "mb" else \
-        (MLPRegressor, neural_network.MLPRegressor)
+    ours, theirs = _pair("classifier" if target[0] in "mb" else "regressor")
     if X.shape[0] % params.get("batch_size", 200) != 0:   # L2 of a partial batch differs
         params = dict(params, alpha=0.0)
     a, b = _both(ours, theirs, X, y, **params)
@@ -118,8 +127,7 @@ def test_adam_follows_scikit_learn(target):
     """Adam differs only in where epsilon enters (√v̂ + ε against √v + ε): loss curves
     agree to 1e-4 relative on standardized data."""
     X, y = TARGETS[target](np.random.default_rng(7))
-    ours, theirs = (MLPClassifier, neural_network.MLPClassifier) if target[0] in "mb" else \
-        (MLPRegressor, neural_network.MLPRegressor)
+    ours, theirs = _pair("classifier" if target[0] in "mb" else "regressor")
     a, b = _both(ours, theirs, X, y, alpha=0.0)
     np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-4)
 
@@ -169,10 +177,8 @@ def test_max_iter_warns_as_scikit_learn():
 
 @pytest.mark.parametrize("kind", ["classifier", "regressor"])
 def test_early_stopping_scores_and_restores_the_best_weights(kind):
-    rng = np.random.default_rng(8)
-    X, y = _classification(rng) if kind == "classifier" else _regression(rng)
-    ours, theirs = (MLPClassifier, neural_network.MLPClassifier) if kind == "classifier" else \
-        (MLPRegressor, neural_network.MLPRegressor)
+    X, y = _data(kind, np.random.default_rng(8))
+    ours, theirs = _pair(kind)
     a, b = _both(ours, theirs, X, y, solver="sgd", early_stopping=True, max_iter=40,
                  n_iter_no_change=3, alpha=0.0)
     np.testing.assert_allclose(a.validation_scores_, b.validation_scores_, rtol=1e-6)
@@ -184,10 +190,8 @@ def test_early_stopping_scores_and_restores_the_best_weights(kind):
 
 @pytest.mark.parametrize("kind", ["classifier", "regressor"])
 def test_partial_fit_and_warm_start_as_scikit_learn(kind):
-    rng = np.random.default_rng(9)
-    X, y = _classification(rng) if kind == "classifier" else _regression(rng)
-    ours, theirs = (MLPClassifier, neural_network.MLPClassifier) if kind == "classifier" else \
-        (MLPRegressor, neural_network.MLPRegressor)
+    X, y = _data(kind, np.random.default_rng(9))
+    ours, theirs = _pair(kind)
     extra = {"classes": np.unique(y)} if kind == "classifier" else {}
     params = dict(solver="sgd", shuffle=False, random_state=0, alpha=0.0)
     a, b = ours(dtype="float64", **params), theirs(**params)
@@ -335,10 +339,8 @@ BAD_FITS = {
 @pytest.mark.parametrize("case", sorted(BAD_FITS))
 @pytest.mark.parametrize("kind", ["classifier", "regressor"])
 def test_bad_input_raises_as_scikit_learn_and_leaves_the_model(case, kind):
-    rng = np.random.default_rng(17)
-    X, y = _classification(rng) if kind == "classifier" else _regression(rng)
-    ours, theirs = (MLPClassifier, neural_network.MLPClassifier) if kind == "classifier" else \
-        (MLPRegressor, neural_network.MLPRegressor)
+    X, y = _data(kind, np.random.default_rng(17))
+    ours, theirs = _pair(kind)
     fitted = ours(random_state=0, max_iter=5).fit(X, y)
     before = pickle.dumps(fitted)
     prediction = fitted.predict(X)

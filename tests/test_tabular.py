@@ -158,14 +158,20 @@ def test_a_category_unseen_in_training_encodes_as_zeros(tmp_path):
 
 
 # ------------------------------------------------------- the model file
-def test_the_model_file_keeps_the_preprocessing(tmp_path):
-    rng = np.random.default_rng(6)
+def _classifier_with_preprocessing(tmp_path, rng):
+    """(a table, a model of the 'kind' column holding its fitted preprocessing)."""
     header, rows = _houses(rng, 40)
     table = tabular.read_csv(_write(tmp_path / "h.csv", header, rows))
     prep = tabular.Preprocessing.fit(table, tabular.column_kinds(table), "kind")
     model = fastnn.Sequential([fastnn.Dense(prep.n_features, 3, "softmax")],
                               loss="categorical_crossentropy", seed=0)
     model.preprocessing = prep
+    return table, model
+
+
+def test_the_model_file_keeps_the_preprocessing(tmp_path):
+    table, model = _classifier_with_preprocessing(tmp_path, np.random.default_rng(6))
+    prep = model.preprocessing
     model.save(tmp_path / "m.fnn")
     loaded = fastnn.load(tmp_path / "m.fnn")
     assert json.dumps(loaded.preprocessing.config()) == json.dumps(prep.config())
@@ -186,13 +192,7 @@ def test_the_model_file_keeps_the_preprocessing(tmp_path):
 def test_a_damaged_preprocessing_record_is_a_clear_error(tmp_path, edit):
     from fastnn import persistence
 
-    rng = np.random.default_rng(7)
-    header, rows = _houses(rng, 40)
-    table = tabular.read_csv(_write(tmp_path / "h.csv", header, rows))
-    prep = tabular.Preprocessing.fit(table, tabular.column_kinds(table), "kind")
-    model = fastnn.Sequential([fastnn.Dense(prep.n_features, 3, "softmax")],
-                              loss="categorical_crossentropy", seed=0)
-    model.preprocessing = prep
+    _, model = _classifier_with_preprocessing(tmp_path, np.random.default_rng(7))
     arrays = persistence.model_arrays(model)
     header_json = json.loads(arrays["header"].tobytes())
     edit(header_json["preprocessing"])
