@@ -1,6 +1,7 @@
 """fastnn.MLPClassifier / MLPRegressor against scikit-learn's MLP: its estimator checks,
 the same training trajectory (SGD in float64 takes scikit-learn's steps to rounding),
 labels, pipelines and model selection, pickling, convergence, bad input."""
+import inspect
 import io
 import pickle
 import re
@@ -37,6 +38,21 @@ def test_scikit_learn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(estimator)
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_parameters_are_scikit_learns(kind):
+    """The same names, order and defaults, plus fastnn's dtype, dropout and batch_norm."""
+    ours, theirs = _pair(kind)
+    assert sorted(ours().get_params()) == \
+        sorted([*theirs().get_params(), "batch_norm", "dropout", "dtype"])
+    ours_defaults = {k: v for k, v in ours().get_params().items()
+                     if k not in ("dtype", "dropout", "batch_norm")}
+    assert ours_defaults == theirs().get_params()
+    positional = [p.name for p in inspect.signature(ours).parameters.values()
+                  if p.kind == p.POSITIONAL_OR_KEYWORD]
+    assert positional == [p.name for p in inspect.signature(theirs).parameters.values()
+                          if p.kind == p.POSITIONAL_OR_KEYWORD]
 
 
 def _scaled(X):
