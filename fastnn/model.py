@@ -228,6 +228,14 @@ class Sequential:
 
     # ------------------------------------------------------------ properties
     @property
+    def layout(self):
+        """What a custom compiled loop needs: the kernels' tables, the flat vectors and
+        workspaces for a batch size (fastnn.model_layout.ModelLayout)."""
+        from fastnn.model_layout import ModelLayout
+
+        return ModelLayout(self)
+
+    @property
     def n_inputs(self):
         return int(self.net.sizes[0])
 

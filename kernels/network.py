@@ -94,11 +94,13 @@ def beta_view(flat, net, l):
 
 @kernel(inline="always")
 def running_mean_view(stats, net, l):
+    """The running mean of BatchNorm block l (n_{l+1},) inside ``stats``."""
     return segment(stats, net.r_off[l], net.sizes[l + 1])
 
 
 @kernel(inline="always")
 def running_var_view(stats, net, l):
+    """The running variance of BatchNorm block l (n_{l+1},) inside ``stats``."""
     n = net.sizes[l + 1]
     return segment(stats, net.r_off[l] + n, n)
 

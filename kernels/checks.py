@@ -1,0 +1,100 @@
+"""``check_layout``: the one checked entry of the kernel library. Kernels do not check
+shapes, dtypes or bounds (that is what makes them fast); a custom loop calls this once,
+before its compiled function, on everything that function will hand to the kernels."""
+import numbers
+
+import numpy as np
+
+from .layout import Network, Segments
+from .network import Buffers, workspace_size
+from .optimizers import STATE_VECTORS, Update
+
+
+def _flat(array, name, length, dtype, *, at_least=False):
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array, got {type(array).__name__}")
+    if array.ndim != 1 or not array.flags.c_contiguous:
+        raise ValueError(f"{name} must be a 1-D C-contiguous array, got shape {array.shape}")
+    if array.dtype != dtype:
+        raise TypeError(f"{name} must be {np.dtype(dtype).name}, got {array.dtype.name}")
+    wrong = array.shape[0] < length if at_least else array.shape[0] != length
+    if wrong:
+        need = f"at least {length}" if at_least else f"{length}"
+        raise ValueError(f"{name} has length {array.shape[0]}; the layout needs {need}")
+
+
+def _rows(array, name, n_columns, dtype, n_rows=None):
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array, got {type(array).__name__}")
+    if array.ndim != 2 or array.shape[1] != n_columns or not array.flags.c_contiguous:
+        raise ValueError(f"{name} must be a C-contiguous (n, {n_columns}) array, got shape "
+                         f"{array.shape}{'' if array.flags.c_contiguous else ' (not C-contiguous)'}")
+    if array.dtype != dtype:
+        raise TypeError(f"{name} must be {np.dtype(dtype).name}, got {array.dtype.name}")
+    if n_rows is not None and array.shape[0] != n_rows:
+        raise ValueError(f"{name} has {array.shape[0]} rows, X has {n_rows}")
+
+
+def check_layout(net, buf, *, batch_size, X=None, T=None, perm=None, upd=None):
+    """Check, once before a custom loop, what it will pass to the kernels against the
+    layout ``net`` (a model's ``layout.net``):
+
+    - ``buf`` (a ``Buffers``): ``params`` and ``grads`` 1-D of the parameter count,
+      one float dtype; ``state`` (rows, parameter count); ``stats`` of the running
+      statistics' length; ``ws`` at least ``workspace_size(net, batch_size)``; ``acc``
+      float64 of at least ``net.acc_size``;
+    - ``X`` (n, n_inputs) and ``T`` (n, n_outputs), C-contiguous, of params' dtype;
+    - ``perm``: int64 indices in [0, n) (a bad index would read outside X and T);
+    - ``upd`` (an optimizer's ``Update``): ``buf.state`` has the rows its rule needs.
+
+    Raises TypeError or ValueError naming the argument; returns None. Calls of the
+    kernels with arguments that were not checked, or that changed since, are undefined
+    behaviour (memory corruption, not an exception)."""
+    if not isinstance(net, Network) or not isinstance(net.seg, Segments):
+        raise TypeError(f"net must be a fastnn.kernels.Network (a model's layout.net), got "
+                        f"{type(net).__name__}")
+    if not isinstance(buf, Buffers):
+        raise TypeError(f"buf must be a fastnn.kernels.Buffers (layout.buffers(...)), got "
+                        f"{type(buf).__name__}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or \
+            batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    n_params = int(net.seg.bounds[-1])
+    dtype = buf.params.dtype if isinstance(buf.params, np.ndarray) else None
+    if dtype not in (np.float32, np.float64):
+        raise TypeError("buf.params must be a float32 or float64 NumPy array")
+    _flat(buf.params, "buf.params", n_params, dtype)
+    _flat(buf.grads, "buf.grads", n_params, dtype)
+    norm_blocks = [l for l in range(len(net.acts)) if net.norm[l]]
+    n_stats = max([int(net.r_off[l]) + 2 * int(net.sizes[l + 1]) for l in norm_blocks] or [0])
+    _flat(buf.stats, "buf.stats", n_stats, dtype)
+    _flat(buf.ws, "buf.ws", int(workspace_size.py_func(net, batch_size)), dtype, at_least=True)
+    _flat(buf.acc, "buf.acc", max(1, int(net.acc_size)), np.float64, at_least=True)
+    state = buf.state
+    if not isinstance(state, np.ndarray) or state.ndim != 2 or state.shape[1] not in (0, n_params) \
+            or state.dtype != dtype or not state.flags.c_contiguous:
+        raise ValueError(f"buf.state must be a C-contiguous (rows, {n_params}) {dtype.name} "
+                         "array (the optimizer's state vectors)")
+    if upd is not None:
+        if not isinstance(upd, Update):
+            raise TypeError(f"upd must be an optimizer's Update (optimizer.update_rule()), got "
+                            f"{type(upd).__name__}")
+        rows = STATE_VECTORS[int(upd.code)]
+        if rows and (state.shape[0] < rows or state.shape[1] != n_params):
+            raise ValueError(f"buf.state has shape {state.shape}; this optimizer needs "
+                             f"({rows}, {n_params}): pass the optimizer to layout.buffers")
+    n = None
+    if X is not None:
+        _rows(X, "X", int(net.sizes[0]), dtype)
+        n = X.shape[0]
+    if T is not None:
+        _rows(T, "T", int(net.sizes[-1]), dtype, n)
+        n = T.shape[0] if n is None else n
+    if perm is not None:
+        if not isinstance(perm, np.ndarray) or perm.ndim != 1 or perm.dtype != np.int64:
+            raise TypeError("perm must be a 1-D int64 NumPy array of sample indices")
+        if n is None:
+            raise ValueError("perm needs X or T to check its indices against")
+        if perm.size and (perm.min() < 0 or perm.max() >= n):
+            raise ValueError(f"perm holds indices outside [0, {n}): min {perm.min()}, max "
+                             f"{perm.max()}")
