@@ -28,7 +28,8 @@ def __getattr__(name):
     raise AttributeError(f"module 'fastnn' has no attribute {name!r}")
 
 
-__all__ = ["MLPClassifier", "MLPRegressor", "Activation", "Adagrad", "Adam", "AdamW", "BatchNorm", "Callback", "Checkpoint",
+__all__ = ["MLPClassifier", "MLPRegressor",
+           "Activation", "Adagrad", "Adam", "AdamW", "BatchNorm", "Callback", "Checkpoint",
            "CosineDecay", "Dense", "Dropout", "ExponentialDecay", "InverseTimeDecay", "Lamb",
            "Optimizer", "RMSprop", "ReduceLROnPlateau", "SGD", "Sequential", "StepDecay",
            "get_num_threads", "load", "set_num_threads", "to_onnx"]

@@ -271,8 +271,10 @@ def _parser():
                             "0 disables)")
     train.add_argument("--batch-size", type=_positive_int, default=64)
     train.add_argument("--lr", type=_positive_float, default=1e-3, help="Adam learning rate")
-    train.add_argument("--l2", type=_non_negative_float, default=1e-3, help="L2 penalty of hidden weights")
-    train.add_argument("--hidden", type=_widths, default="64,64", help="hidden layer widths (64,64)")
+    train.add_argument("--l2", type=_non_negative_float, default=1e-3,
+                       help="L2 penalty of hidden weights")
+    train.add_argument("--hidden", type=_widths, default="64,64",
+                       help="hidden layer widths (64,64)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     train.add_argument("--quiet", action="store_true", help="no per-epoch lines")

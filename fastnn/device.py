@@ -15,13 +15,13 @@ from fastnn.epochs import EpochResult, shuffle_order
 
 
 def _cuda():
-    from fastnn.kernels.cuda.backend import require_cuda
+    from fastnn.kernels.cuda._backend import require_cuda
 
     return require_cuda()
 
 
 def _network(model):
-    from fastnn.kernels.cuda.network import DeviceNetwork
+    from fastnn.kernels.cuda._network import DeviceNetwork
 
     return DeviceNetwork(model.net, model.params, model.stats)
 

@@ -1,7 +1,7 @@
 """Long epochs that answer: an epoch runs as compiled chunks of consecutive steps, each
 about CHUNK_SECONDS long, so that between chunks ``fit`` can notice Ctrl-C and show
 progress. Chunks end at step boundaries and continue each other's sums exactly
-(kernels.training.train_batches), so chunking changes neither the result nor, at a few
+(kernels._training.train_batches), so chunking changes neither the result nor, at a few
 microseconds per chunk, the speed.
 """
 import signal

@@ -4,7 +4,7 @@ All parameters live in one vector ``params`` (each Dense layer's W, then b, then
 BatchNorm's γ and β); ``grads`` has the same layout; each layer's ``W``, ``b``, ``dW``,
 ``db`` (``gamma``, ``beta``, ``dgamma``, ``dbeta``) are views into them, and BatchNorm's
 running statistics views into ``stats``.
-Training runs each epoch as compiled chunks of steps (fastnn.kernels.training.train_batches);
+Training runs each epoch as compiled chunks of steps (fastnn.kernels._training.train_batches);
 this module validates input, owns the buffers and calls kernels. It holds no math.
 """
 import math
@@ -20,11 +20,11 @@ from fastnn.history import History
 from fastnn.layers import Activation, BatchNorm, Dense, Dropout
 from fastnn.optimizers import check_clip, get_optimizer
 from fastnn.validation import check_dtype, check_features, check_positive_int, check_targets
-from fastnn.kernels import network, training
-from fastnn.kernels.activations import ACTIVATIONS
-from fastnn.kernels.layout import make_network
-from fastnn.kernels.losses import LOSSES
-from fastnn.kernels.optimizers import add_penalty_grad
+from fastnn.kernels import _network as network, _training as training
+from fastnn.kernels._activations import ACTIVATIONS
+from fastnn.kernels._layout import make_network
+from fastnn.kernels._losses import LOSSES
+from fastnn.kernels._optimizers import add_penalty_grad
 
 #: Output activations whose values are probabilities, as the cross-entropies need.
 _PROBABILITY_OUTPUTS = ("softmax", "sigmoid")

@@ -3,10 +3,11 @@ run without Python or fastnn (onnxruntime, C++, the browser).
 
 Each block becomes Gemm (Y = X·Wᵀ + b; the batch is the first dimension, as ONNX
 runtimes expect) and its activation (Relu, Sigmoid, Tanh, Softmax over the features;
-softplus as max(z, 0) + log(1 + e^-|z|)); a BatchNorm is folded into the Dense before it with its running statistics,
-W' = s ⊙ W, b' = β − s ⊙ μ̄ with s = γ/√(σ̄² + ε) (the Dense's own bias is unused under
-BatchNorm, as in training); Dropout is the identity at inference and is left out. The
-input ``X`` is (batch, n_features) with a dynamic batch dimension, of the model's dtype.
+softplus as max(z, 0) + log(1 + e^-|z|)); a BatchNorm is folded into the Dense before
+it with its running statistics, W' = s ⊙ W, b' = β − s ⊙ μ̄ with s = γ/√(σ̄² + ε) (the
+Dense's own bias is unused under BatchNorm, as in training); Dropout is the identity
+at inference and is left out. The input ``X`` is (batch, n_features) with a dynamic
+batch dimension, of the model's dtype.
 
 Outputs: a ``Sequential`` gives ``Y``, what ``model.forward`` gives. A fitted
 ``fastnn.MLPClassifier`` gives ``label`` (``predict``: class labels, or the 0/1

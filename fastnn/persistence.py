@@ -13,9 +13,10 @@ every byte of it on loading):
     optimizer_state   the optimizer's state vectors (rows × parameters), when it has any
 
 Loading never unpickles (members must be plain numeric arrays) and builds objects only
-from the whitelisted layer, optimizer and schedule classes named in the header: nothing in a file can run
-code. Every field is checked (type, range, shapes against the header, dtypes) before
-the model is built; anything wrong raises ValueError naming the file and the problem.
+from the whitelisted layer, optimizer and schedule classes named in the header: nothing
+in a file can run code. Every field is checked (type, range, shapes against the header,
+dtypes) before the model is built; anything wrong raises ValueError naming the file and
+the problem.
 Saving writes a temporary file in the target's folder, flushes and fsyncs it, then
 renames it over the target (``os.replace``; fastnn.atomic_file), so a failure at any
 point leaves the previous file as it was.
@@ -34,7 +35,7 @@ from fastnn.buffers import aligned_zeros
 from fastnn.layers import LAYERS
 from fastnn.optimizers import OPTIMIZERS
 from fastnn.schedules import SCHEDULES
-from fastnn.kernels.optimizers import STATE_VECTORS
+from fastnn.kernels._optimizers import STATE_VECTORS
 
 FORMAT = "fastnn-model"
 #: the format this fastnn writes; it reads every version up to this one

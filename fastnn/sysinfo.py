@@ -3,7 +3,7 @@ import json
 import os
 import platform
 
-from fastnn.kernels.crossover import OPENBLAS_CORE_WIDTH
+from fastnn.kernels._crossover import OPENBLAS_CORE_WIDTH
 
 ENV_VARS = ("OPENBLAS_CORETYPE", "FASTNN_MATMUL_CROSSOVER", "OPENBLAS_NUM_THREADS",
             "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER",
@@ -62,7 +62,7 @@ def collect():
     import scipy
 
     import fastnn
-    from fastnn.kernels import crossover
+    from fastnn.kernels import _crossover as crossover
 
     name, extensions = cpu()
     pools = blas_pools()

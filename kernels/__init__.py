@@ -47,29 +47,46 @@ README. Submodules and names not in ``__all__`` are internal and may change at a
 time. ``fastnn.kernels.cuda`` has the numba.cuda twins of the array kernels under the
 same names and argument order.
 """
-from .activations import (ACTIVATIONS, activation_backward, activation_backward_bias,
+from ._activations import (ACTIVATIONS, activation_backward, activation_backward_bias,
                           activation_forward, bias_activation_forward, derivative_inplace,
                           row_sum, softmax_jvp)
-from .batchnorm import (batch_moments, batchnorm_backward, batchnorm_forward,
+from ._batchnorm import (batch_moments, batchnorm_backward, batchnorm_forward,
                         batchnorm_inference, update_running)
-from .checks import check_layout
-from .dense import backprop_delta, backprop_inputs, backprop_weights, dense_backward, dense_forward
-from .dropout import dropout_activation_backward, dropout_backward, dropout_forward
-from .layout import Network, Segments
-from .losses import (LOSSES, binary_crossentropy, categorical_crossentropy, count_correct,
+from ._checks import check_layout
+from ._dense import (backprop_delta, backprop_inputs, backprop_weights, dense_backward,
+                     dense_forward)
+from ._dropout import dropout_activation_backward, dropout_backward, dropout_forward
+from ._layout import Network, Segments
+from ._losses import (LOSSES, binary_crossentropy, categorical_crossentropy, count_correct,
                      loss_value_and_grad, mse, sigmoid_binary_cross_entropy,
                      softmax_cross_entropy)
-from .matmul import matmul
-from .network import (INFER, TRAIN, TRAIN_UPDATE, Buffers, backward, beta_view, bias_view,
+from ._matmul import matmul
+from ._network import (INFER, TRAIN, TRAIN_UPDATE, Buffers, backward, beta_view, bias_view,
                       delta_view, forward, forward_backward, gamma_view, gather_batch,
                       output_view, running_mean_view, running_var_view, target_view,
                       weight_view, workspace_size)
-from .optimizers import (OPTIMIZERS, STATE_VECTORS, Update, adagrad_update, adam_update,
+from ._optimizers import (OPTIMIZERS, STATE_VECTORS, Update, adagrad_update, adam_update,
                          add_penalty_grad, clip_factor, grad_norm, lamb_update,
                          optimizer_update, rmsprop_update, sgd_update)
-from .random import keep_mask, stream
-from .schedules import learning_rate
-from .training import infer_batches, train_batches
+from ._random import keep_mask, stream
+from ._schedules import learning_rate
+from ._training import infer_batches, train_batches
+
+# The types of the public surface, and the plan classes inside a Network, say they live
+# here: pickles of them (Numba's cache indices of any compiled function taking them, a
+# user's included) then name fastnn.kernels, not a private module that may be renamed.
+for _type in (Network, Segments, Buffers, Update):
+    _type.__module__ = __name__
+
+
+def __getattr__(name):
+    """Plan classes by name (``Network.plan``'s types; see kernels._plan)."""
+    if name.startswith("Plan__"):
+        from ._plan import plan_class
+
+        return plan_class(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     # codes and modes

@@ -24,7 +24,7 @@ own and again inside each caller, a dozen times over for the innermost. So:
 - ``internal_overload`` is ``numba.extending.overload`` for implementations only
   kernels call: link-only too.
 - kernels that dispatch on a kind (optimizer, loss, BatchNorm, Dropout, clipping) pick
-  it from the model's plan while compiling (``kernels.plan``): what a model does not use
+  it from the model's plan while compiling (``kernels._plan``): what a model does not use
   is never compiled for it.
 
 Numba validates a cached function against its *own* source file only, so a kernel
@@ -32,7 +32,7 @@ that calls kernels of other modules would keep running stale compiled code after
 those modules change (or after fastnn is upgraded). Kernels are therefore cached
 under one stamp: a hash of every CPU source file of ``fastnn.kernels`` (not of the CUDA
 twins in ``kernels/cuda``, which the CPU kernels never call) and of the matmul
-crossovers compiled into them (which the environment can change: ``kernels.crossover``),
+crossovers compiled into them (which the environment can change: ``kernels._crossover``),
 each stamp in a folder of its own.
 """
 import hashlib
@@ -47,7 +47,7 @@ from numba.core.compiler_lock import require_global_compiler_lock
 from numba.core.registry import CPUDispatcher
 from numba.extending import overload
 
-from .crossover import DOT_FORM_LIMIT, OUTER_FORM_LIMIT
+from ._crossover import DOT_FORM_LIMIT, OUTER_FORM_LIMIT
 
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))

@@ -22,17 +22,17 @@ import time
 
 import numpy as np
 
-from fastnn.kernels import activations as act_codes
-from fastnn.kernels import batchnorm as cpu_bn
-from fastnn.kernels import dropout as cpu_drop
-from fastnn.kernels import losses as loss_codes
-from fastnn.kernels import optimizers as cpu_opt
-from fastnn.kernels import random as cpu_random
-from fastnn.kernels import schedules as cpu_sched
+from fastnn.kernels import _activations as act_codes
+from fastnn.kernels import _batchnorm as cpu_bn
+from fastnn.kernels import _dropout as cpu_drop
+from fastnn.kernels import _losses as loss_codes
+from fastnn.kernels import _optimizers as cpu_opt
+from fastnn.kernels import _random as cpu_random
+from fastnn.kernels import _schedules as cpu_sched
 from fastnn.kernels import cuda as gpu
-from fastnn.kernels.cuda.backend import cuda, require_cuda
-from fastnn.kernels.cuda.network import DeviceNetwork
-from fastnn.kernels.layout import Segments, make_network
+from fastnn.kernels.cuda._backend import cuda, require_cuda
+from fastnn.kernels.cuda._network import DeviceNetwork
+from fastnn.kernels._layout import Segments, make_network
 
 
 def timed(fn, repeat=20, warmup=3):

@@ -28,7 +28,7 @@ def test_asking_for_the_gpu_without_cuda_says_how_to_get_it(monkeypatch):
     import pytest
 
     import fastnn
-    from fastnn.kernels.cuda import backend
+    from fastnn.kernels.cuda import _backend as backend
 
     monkeypatch.setattr(backend, "available", lambda: False)
     with pytest.raises(RuntimeError, match=r"pip install -e '\.\[cuda\]'.*NUMBA_ENABLE_CUDASIM"):

@@ -8,7 +8,7 @@ import pytest
 
 import fastnn
 from fastnn import epochs
-from fastnn.kernels import training
+from fastnn.kernels import _training as training
 
 
 def _problem(rng, n=301):

@@ -1,6 +1,6 @@
 """The compile machinery of kernels._jit: internal kernels are link-only code compiled
 without Numba's runtime, entry points are cached, a warm process compiles nothing, and a
-model compiles the kernels of its plan only (kernels.plan)."""
+model compiles the kernels of its plan only (kernels._plan)."""
 import json
 import os
 import subprocess
@@ -12,7 +12,7 @@ import pytest
 from numba import njit
 
 from fastnn.kernels import _jit
-from fastnn.kernels.matmul import matmul
+from fastnn.kernels._matmul import matmul
 
 TRAIN = textwrap.dedent("""
     import importlib, json
@@ -54,7 +54,7 @@ TRAIN = textwrap.dedent("""
     internal, returning_arrays, not_link_only = 0, [], []
     for name in ("activations", "batchnorm", "dense", "dropout", "losses", "matmul", "network",
                  "optimizers", "random", "schedules", "training"):
-        for value in vars(importlib.import_module("fastnn.kernels." + name)).values():
+        for value in vars(importlib.import_module("fastnn.kernels._" + name)).values():
             if isinstance(value, _jit.InternalKernel):
                 for cres in value.overloads.values():
                     internal += 1

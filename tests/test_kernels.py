@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 import reference as ref
-from fastnn.kernels import activations as act
-from fastnn.kernels import dense, losses, optimizers
-from fastnn.kernels.crossover import DOT_FORM_LIMIT, OUTER_FORM_LIMIT
-from fastnn.kernels.layout import Segments
-from fastnn.kernels.matmul import matmul, matmul_blas, matmul_loops
+from fastnn.kernels import _activations as act
+from fastnn.kernels import _dense as dense, _losses as losses, _optimizers as optimizers
+from fastnn.kernels._crossover import DOT_FORM_LIMIT, OUTER_FORM_LIMIT
+from fastnn.kernels._layout import Segments
+from fastnn.kernels._matmul import matmul, matmul_blas, matmul_loops
 
 DTYPES = [np.float32, np.float64]
 SHAPES = [(1, 1), (1, 9), (5, 1), (7, 33), (64, 64), (257, 515)]

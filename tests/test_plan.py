@@ -1,4 +1,4 @@
-"""kernels.plan: plans as types, and kernels chosen from tables while compiling."""
+"""kernels._plan: plans as types, and kernels chosen from tables while compiling."""
 import pickle
 import subprocess
 import sys
@@ -9,9 +9,9 @@ from numba import njit, typeof
 from numba._dispatcher import compute_fingerprint
 
 from fastnn.kernels._jit import kernel
-from fastnn.kernels.layout import make_network
-from fastnn.kernels.optimizers import ADAM, ADAMW, LAMB, SGD, make_update
-from fastnn.kernels.plan import Plan, by_plan, plan_choices
+from fastnn.kernels._layout import make_network
+from fastnn.kernels._optimizers import ADAM, ADAMW, LAMB, SGD, make_update
+from fastnn.kernels._plan import Plan, by_plan, plan_choices
 
 
 @kernel

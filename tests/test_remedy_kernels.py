@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import reference as ref
-from fastnn.kernels import activations as act
-from fastnn.kernels import batchnorm as bn
-from fastnn.kernels import dropout
-from fastnn.kernels import random as rnd
+from fastnn.kernels import _activations as act
+from fastnn.kernels import _batchnorm as bn
+from fastnn.kernels import _dropout as dropout
+from fastnn.kernels import _random as rnd
 
 DTYPES = [np.float32, np.float64]
 SHAPES = [(1, 2), (5, 3), (33, 17), (257, 129)]     # (features, batch): batch >= 2 for BN

@@ -10,7 +10,7 @@ def test_collect_reports_versions_pools_and_cpu():
     for key in ("numpy", "scipy", "numba", "cpu", "blas", "numba_threading_layer"):
         assert info[key] not in (None, "")
     assert any("scipy_openblas" in p["library"] or p["api"] == "blas" for p in info["blas"])
-    from fastnn.kernels import crossover
+    from fastnn.kernels import _crossover as crossover
     assert info["matmul_loops_limits"] == {"dot": crossover.DOT_FORM_LIMIT,
                                            "outer": crossover.OUTER_FORM_LIMIT}
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import reference as ref
-from fastnn.kernels import optimizers as opt
-from fastnn.kernels import schedules
-from fastnn.kernels.layout import Segments
+from fastnn.kernels import _optimizers as opt
+from fastnn.kernels import _schedules as schedules
+from fastnn.kernels._layout import Segments
 
 DTYPES = [np.float32, np.float64]
 

@@ -1,11 +1,11 @@
-"""kernels.views: the compiled views equal NumPy's slicing and reshaping, element for
+"""kernels._views: the compiled views equal NumPy's slicing and reshaping, element for
 element and as views (writes go to the flat array)."""
 import numpy as np
 import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
-from fastnn.kernels.views import any_layout, column_major, row_major, segment
+from fastnn.kernels._views import any_layout, column_major, row_major, segment
 
 
 @njit

@@ -2,10 +2,12 @@
 import numpy as np
 
 from fastnn.bench import crossover
-from fastnn.kernels import activations, batchnorm, dense, dropout, losses, optimizers, random
-from fastnn.kernels.layout import Segments
+from fastnn.kernels import _activations as activations, _batchnorm as batchnorm, _dense as dense
+from fastnn.kernels import _dropout as dropout, _losses as losses, _optimizers as optimizers
+from fastnn.kernels import _random as random
+from fastnn.kernels._layout import Segments
 from fastnn.optimizers import OPTIMIZERS, check_clip
-from fastnn.kernels.matmul import matmul
+from fastnn.kernels._matmul import matmul
 
 SIZES = [64, 256, 1024]
 

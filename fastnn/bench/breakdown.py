@@ -31,9 +31,9 @@ from fastnn.bench.contenders import product_operands, step_products, timed
 from fastnn.bench.workloads import (CLIP_NORM, DROPOUT, LR, WEIGHT_DECAY, WORKLOADS, build_model,
                                     data, fit_options, steps)
 from fastnn.optimizers import check_clip
-from fastnn.kernels import dropout, network, optimizers
-from fastnn.kernels.matmul import matmul, matmul_blas
-from fastnn.kernels.training import train_batches
+from fastnn.kernels import _dropout as dropout, _network as network, _optimizers as optimizers
+from fastnn.kernels._matmul import matmul, matmul_blas
+from fastnn.kernels._training import train_batches
 
 
 @njit

@@ -1,5 +1,5 @@
 """GFLOP/s of the two matmul paths (BLAS, hand-written loops) on the dense layer's three
-products, across sizes: where the loops stop beating BLAS (the limits in kernels.crossover).
+products, across sizes: where the loops stop beating BLAS (the limits in kernels._crossover).
 
 Each product is timed inside one compiled loop of repeats, as training calls it
 (no Python per call): n outputs x n inputs x batch b, float32,
@@ -14,8 +14,8 @@ import time
 import numpy as np
 from numba import njit
 
-from fastnn.kernels.crossover import DOT_FORM_LIMIT, OUTER_FORM_LIMIT, OVERRIDE
-from fastnn.kernels.matmul import matmul_blas, matmul_loops
+from fastnn.kernels._crossover import DOT_FORM_LIMIT, OUTER_FORM_LIMIT, OVERRIDE
+from fastnn.kernels._matmul import matmul_blas, matmul_loops
 
 PATHS = {"blas": matmul_blas, "loops": matmul_loops}
 PRODUCTS = ("forward", "weights", "inputs")

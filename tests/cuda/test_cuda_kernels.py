@@ -7,17 +7,17 @@ import numpy as np
 import pytest
 
 from fastnn import kernels as cpu
-from fastnn.kernels import activations as cpu_act
-from fastnn.kernels import batchnorm as cpu_bn
-from fastnn.kernels import dropout as cpu_drop
-from fastnn.kernels import losses as cpu_losses
-from fastnn.kernels import optimizers as cpu_opt
-from fastnn.kernels import random as cpu_random
-from fastnn.kernels import schedules as cpu_sched
+from fastnn.kernels import _activations as cpu_act
+from fastnn.kernels import _batchnorm as cpu_bn
+from fastnn.kernels import _dropout as cpu_drop
+from fastnn.kernels import _losses as cpu_losses
+from fastnn.kernels import _optimizers as cpu_opt
+from fastnn.kernels import _random as cpu_random
+from fastnn.kernels import _schedules as cpu_sched
 from fastnn.kernels import cuda as gpu
-from fastnn.kernels.cuda import config
-from fastnn.kernels.cuda.backend import cuda
-from fastnn.kernels.layout import Segments
+from fastnn.kernels.cuda import _config as config
+from fastnn.kernels.cuda._backend import cuda
+from fastnn.kernels._layout import Segments
 
 DTYPES = [np.float32, np.float64]
 SHAPES = [(1, 1), (3, 5), (9, 7)]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn.kernels.cuda.backend import cuda
+from fastnn.kernels.cuda._backend import cuda
 
 
 def models(loss, last, n_out, dtype="float64"):

@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from ._jit import kernel
-from .activations import RELU, SOFTMAX, activation_forward, bias_activation_forward, forward_rule
+from ._activations import RELU, SOFTMAX, activation_forward, bias_activation_forward, forward_rule
 
 
 @kernel

@@ -1,11 +1,11 @@
-"""CUDA twin of fastnn.kernels.schedules: ``learning_rate`` is a device function, which
+"""CUDA twin of fastnn.kernels._schedules: ``learning_rate`` is a device function, which
 the update kernels evaluate on the device from the schedule (a float64 device array
 (code, lr, a, b, c, scale)) and the update count; ``host_learning_rate`` is its
 host-callable twin (same signature, evaluated by a one-thread kernel)."""
 import numpy as np
 
-from .. import schedules
-from .backend import cuda
+from .. import _schedules as schedules
+from ._backend import cuda
 
 #: The CPU kernel's own Python source, compiled for the device: one formula for both.
 learning_rate = cuda.jit(device=True)(schedules.learning_rate.py_func)

@@ -15,7 +15,7 @@ b_l in ``params``), ``norm`` (1 for a BatchNorm block), ``g_off`` (γ_l in ``par
 it), ``momentum``/``eps`` (BatchNorm's), ``drop`` (dropout rate of the block's input);
 per activation l = 0..L: ``sizes`` (n_l); the loss code, ``fused`` (last activation and
 loss computed as one kernel from the logits), the dropout ``key``; ``plan``, the kinds the
-kernels compile for (kernels.plan: ``norm`` and ``dropout``, whether any block has
+kernels compile for (kernels._plan: ``norm`` and ``dropout``, whether any block has
 them, ``loss`` and ``fused``); and ``seg``, the
 ``Segments`` of ``params``: one per tensor (W, b, γ, β), with its L1 and L2
 coefficients and ``decay`` = 1 where decoupled weight decay applies (weights only).
@@ -34,7 +34,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from .plan import Plan
+from ._plan import Plan
 
 Segments = namedtuple("Segments", "bounds l1 l2 decay")
 Network = namedtuple("Network", "sizes acts w_off b_off norm g_off r_off momentum eps drop "

@@ -10,7 +10,7 @@ value (forward three times, each block pass twice) for no measurable run-time ga
 import numpy as np
 
 from ._jit import kernel
-from .network import (
+from ._network import (
     INFER,
     TRAIN,
     TRAIN_UPDATE,
@@ -24,8 +24,8 @@ from .network import (
     output_view,
     target_view,
 )
-from .optimizers import optimizer_update
-from .views import column_major
+from ._optimizers import optimizer_update
+from ._views import column_major
 
 
 @kernel(inline="always")

@@ -1,10 +1,10 @@
-"""CUDA twins of fastnn.kernels.activations (same names, signatures and formulas;
+"""CUDA twins of fastnn.kernels._activations (same names, signatures and formulas;
 arrays are device arrays, (features, batch))."""
 import math
 
-from ..activations import IDENTITY, RELU, SIGMOID, SOFTMAX, SOFTPLUS, TANH
-from . import config
-from .backend import cuda
+from .._activations import IDENTITY, RELU, SIGMOID, SOFTMAX, SOFTPLUS, TANH
+from . import _config as config
+from ._backend import cuda
 
 
 @cuda.jit(device=True)

@@ -15,7 +15,7 @@ a pointer offset and the new shape and strides (Numba's low-level extension API)
 slice and a reshape would compile their bounds clamping and size checks — with the
 error message the reshape formats — at every one of the few hundred places the passes
 cut a view, a second or two of every cold compile, to guard offsets the layout
-(kernels.layout) already makes consistent. There are no bounds checks: callers pass
+(kernels._layout) already makes consistent. There are no bounds checks: callers pass
 offsets and sizes from the layout tables only.
 """
 from numba.core import types

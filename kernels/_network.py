@@ -1,4 +1,4 @@
-"""A whole network as flat arrays plus the tables of kernels.layout (DESIGN.md, "The
+"""A whole network as flat arrays plus the tables of kernels._layout (DESIGN.md, "The
 model is data"): views into the flat vectors, and the forward and backward passes of
 any depth and any mix of plain, BatchNorm and Dropout blocks.
 
@@ -15,18 +15,18 @@ Dropout behave:
 Dropout's mask for update ``step`` is the counter-based stream (net.key, step, block).
 
 The kernels of BatchNorm, Dropout and each loss are chosen by ``net.plan`` at compile
-time (kernels.plan): a network without BatchNorm never compiles it. The per-block tables
+time (kernels._plan): a network without BatchNorm never compiles it. The per-block tables
 (``norm``, ``drop``) still say which blocks run them.
 """
 from collections import namedtuple
 
 from ._jit import kernel
-from .activations import (IDENTITY, SIGMOID, SOFTMAX, bias_activation_forward, derivative_inplace,
+from ._activations import (IDENTITY, SIGMOID, SOFTMAX, bias_activation_forward, derivative_inplace,
                           row_sum)
-from .batchnorm import batchnorm_backward, batchnorm_forward, batchnorm_inference, update_running
-from .dense import backprop_inputs, backprop_weights
-from .dropout import dropout_activation_backward, dropout_forward
-from .losses import (
+from ._batchnorm import batchnorm_backward, batchnorm_forward, batchnorm_inference, update_running
+from ._dense import backprop_inputs, backprop_weights
+from ._dropout import dropout_activation_backward, dropout_forward
+from ._losses import (
     BINARY_CROSSENTROPY,
     CATEGORICAL_CROSSENTROPY,
     MSE,
@@ -38,10 +38,10 @@ from .losses import (
     sigmoid_binary_cross_entropy,
     softmax_cross_entropy,
 )
-from .matmul import matmul
-from .plan import by_plan
-from .random import stream
-from .views import column_major, row_major, segment
+from ._matmul import matmul
+from ._plan import by_plan
+from ._random import stream
+from ._views import column_major, row_major, segment
 
 INFER, TRAIN, TRAIN_UPDATE = range(3)
 

@@ -1,4 +1,4 @@
-"""Inverted dropout with a counter-based mask (kernels.random): nothing is stored.
+"""Inverted dropout with a counter-based mask (kernels._random): nothing is stored.
 
 With rate p and m_e = keep(stream, e, p) for element e = j·rows + i of a
 (features × batch) matrix (column j, row i):
@@ -13,8 +13,8 @@ no mask is needed there: kept and positive ⇔ ã > 0, and f'(a) = 0 everywhere 
 import numpy as np
 
 from ._jit import kernel
-from .activations import RELU, derivative_rule
-from .random import bits, drop_threshold
+from ._activations import RELU, derivative_rule
+from ._random import bits, drop_threshold
 
 
 @kernel

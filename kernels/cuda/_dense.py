@@ -1,7 +1,7 @@
-"""CUDA twins of fastnn.kernels.dense: Y = f(W·X + b) and its three backprop rules."""
-from ..activations import SOFTMAX
-from .activations import activation_backward_bias, bias_activation_forward
-from .matmul import matmul, product_epilogue
+"""CUDA twins of fastnn.kernels._dense: Y = f(W·X + b) and its three backprop rules."""
+from .._activations import SOFTMAX
+from ._activations import activation_backward_bias, bias_activation_forward
+from ._matmul import matmul, product_epilogue
 
 
 def dense_forward(W, b, X, act, Y):

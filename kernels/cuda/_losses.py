@@ -1,4 +1,4 @@
-"""CUDA twins of fastnn.kernels.losses. Each value is summed on the device into a
+"""CUDA twins of fastnn.kernels._losses. Each value is summed on the device into a
 one-element float64 accumulator (``acc``) with atomic adds, so a training loop can
 keep summing across minibatches and copy it to the host once per epoch; the public
 twins (same names and signatures as on the CPU) return the value."""
@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 
-from ..losses import BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY, MSE, argmax_match
-from . import config
-from .backend import cuda
+from .._losses import BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY, MSE, argmax_match
+from . import _config as config
+from ._backend import cuda
 
 
 @cuda.jit

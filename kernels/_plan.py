@@ -58,17 +58,23 @@ def _class_name(items):
                                 for k, v in items)
 
 
+#: where plan classes say they live: the public package, whose ``__getattr__`` recreates
+#: them by name, so that pickles of them (Numba's cache indices) survive module renames
+_PUBLIC_MODULE = __name__.rpartition(".")[0]
+
+
 @functools.lru_cache(maxsize=None)
 def _plan_class(items):
     name = _class_name(items)
     fields = namedtuple(name, [k for k, _ in items])
-    return type(name, (fields, Plan), {"__slots__": (), "__module__": __name__,
+    return type(name, (fields, Plan), {"__slots__": (), "__module__": _PUBLIC_MODULE,
                                        "__qualname__": name, "choices": dict(items),
                                        "__new__": fields.__new__, "__repr__": Plan.__repr__})
 
 
-def __getattr__(name):
-    """Plan classes by name (unpickling the signatures in Numba's cache index)."""
+def plan_class(name):
+    """The plan class named ``name`` (unpickling the signatures in Numba's cache index:
+    ``fastnn.kernels.__getattr__``)."""
     if not name.startswith("Plan__"):
         raise AttributeError(name)
     items = []

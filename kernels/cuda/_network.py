@@ -1,10 +1,10 @@
-"""CUDA twin of fastnn.kernels.network/training: a whole network on the device.
+"""CUDA twin of fastnn.kernels._network/training: a whole network on the device.
 
 The same ``Network`` tables and the same flat layout as on the CPU — params, grads,
 optimizer state, running statistics and one flat workspace, all device arrays — with
 views made on the host by the CPU's own view functions (their pure-Python bodies:
 slicing, no transfer). The host loop only launches kernels: the passes follow
-kernels.network step for step (dropout of block l's input with the stream
+kernels._network step for step (dropout of block l's input with the stream
 (net.key, step, l), block outputs stored dropped, BatchNorm blocks with batch
 statistics in training and running statistics in inference, their Dense bias unused
 with gradient 0); losses and correct counts are summed on the device and copied back
@@ -12,18 +12,18 @@ once per call; the learning rate and the clip factor are evaluated on the device
 """
 import numpy as np
 
-from .. import network as layout
-from ..network import INFER, TRAIN_UPDATE
-from ..random import stream
-from . import config
-from .activations import derivative_inplace, fill, row_sum
-from .backend import cuda
-from .batchnorm import batchnorm_backward, batchnorm_forward, batchnorm_inference, update_running
-from .dense import backprop_inputs, backprop_weights, dense_forward
-from .dropout import dropout_activation_backward, dropout_forward
-from .losses import accumulate_correct, accumulate_fused, accumulate_loss
-from .matmul import matmul
-from .optimizers import device_segments, on_device, optimizer_update, scratch_size
+from .. import _network as layout
+from .._network import INFER, TRAIN_UPDATE
+from .._random import stream
+from . import _config as config
+from ._activations import derivative_inplace, fill, row_sum
+from ._backend import cuda
+from ._batchnorm import batchnorm_backward, batchnorm_forward, batchnorm_inference, update_running
+from ._dense import backprop_inputs, backprop_weights, dense_forward
+from ._dropout import dropout_activation_backward, dropout_forward
+from ._losses import accumulate_correct, accumulate_fused, accumulate_loss
+from ._matmul import matmul
+from ._optimizers import device_segments, on_device, optimizer_update, scratch_size
 
 # The CPU's view functions that only slice, as plain Python (device arrays slice and
 # reshape without a transfer); those built on matrix_view are restated below.
@@ -130,7 +130,7 @@ class DeviceNetwork:
                            net.momentum[l], Y.shape[1])
 
     def forward(self, X, mode, step, logits):
-        """kernels.network.forward on the device: X (n_0, nb) in the workspace (dropped
+        """kernels._network.forward on the device: X (n_0, nb) in the workspace (dropped
         in place when the input has dropout); returns A_L."""
         net, L, nb = self.net, self.n_blocks, X.shape[1]
         training = mode != INFER
@@ -163,7 +163,7 @@ class DeviceNetwork:
         accumulate_correct(int(net.loss), Y, T, self.count)
 
     def backward(self, X, step):
-        """kernels.network.backward on the device: every dW, db (0 for BatchNorm blocks),
+        """kernels._network.backward on the device: every dW, db (0 for BatchNorm blocks),
         dγ and dβ from D_L."""
         net, ws, cap, nb = self.net, self.ws, self.cap, X.shape[1]
         L = self.n_blocks
@@ -215,7 +215,7 @@ class DeviceNetwork:
         return self._schedule[1]
 
     def train_epoch(self, X, T, perm, batch_size, upd, state, step):
-        """kernels.training.train_epoch on the device: X, T, perm and state device
+        """kernels._training.train_epoch on the device: X, T, perm and state device
         arrays, ``upd`` an optimizers.Update (its schedule copied over when it changed).
         Returns (loss sum, correct, step count after)."""
         if self.seg is None:

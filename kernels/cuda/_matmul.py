@@ -4,10 +4,10 @@ plain product). One thread per element of C; TILE x TILE blocks stage tiles of A
 B in shared memory."""
 from numba import float32, float64
 
-from ..activations import IDENTITY
-from . import config
-from .activations import forward_rule
-from .backend import cuda
+from .._activations import IDENTITY
+from . import _config as config
+from ._activations import forward_rule
+from ._backend import cuda
 
 _KERNELS = {}
 

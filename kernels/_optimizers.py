@@ -1,7 +1,7 @@
 """Optimizers: one fused pass over the flat parameter vector each.
 
 ``params``, ``grads`` and every state vector have the same length, cut into
-``Segments`` (kernels.layout): one per tensor, with its own L1 and L2 coefficients
+``Segments`` (kernels._layout): one per tensor, with its own L1 and L2 coefficients
 and ``decay`` = 1 where decoupled weight decay applies (weights, not biases or
 BatchNorm's γ and β). In the same pass that updates, each gradient element becomes
 
@@ -10,7 +10,7 @@ BatchNorm's γ and β). In the same pass that updates, each gradient element bec
 with c the clip value (∞: none) and s the global-norm clip factor
 min(1, max_norm / (‖clamp(grad + penalty)‖₂ + 10⁻⁶)) (PyTorch's clip_grad_norm_; 1 when
 there is no max_norm), computed by one reduction before the update. Then, with lr the
-rate in force for update number t + 1 (kernels.schedules; t updates already made):
+rate in force for update number t + 1 (kernels._schedules; t updates already made):
 
     sgd        v = mu v + g;  p -= lr (g + mu v) if nesterov else lr v   (mu = 0: p -= lr g)
     adagrad    G += g^2;              p -= lr g / (sqrt(G) + eps)
@@ -31,8 +31,8 @@ from collections import namedtuple
 import numpy as np
 
 from ._jit import kernel
-from .plan import Plan, by_plan
-from .schedules import learning_rate
+from ._plan import Plan, by_plan
+from ._schedules import learning_rate
 
 SGD, ADAGRAD, RMSPROP, ADAM, ADAMW, LAMB = range(6)
 
@@ -46,8 +46,8 @@ STATE_VECTORS = {SGD: 1, ADAGRAD: 1, RMSPROP: 1, ADAM: 2, ADAMW: 2, LAMB: 2}
 #: An update rule as the epoch kernel reads it: the optimizer ``code``; ``hp`` its
 #: hyperparameters (a, b, c, weight decay): sgd a = momentum, b = nesterov; adagrad
 #: a = eps; rmsprop a = rho, b = eps; adam, adamw, lamb a = beta1, b = beta2, c = eps;
-#: ``schedule`` (kernels.schedules); ``clip`` = (max_norm, max_value), ∞ for none;
-#: ``plan`` (kernels.plan) the kernels it compiles: ``rule`` (the code, Adam's for AdamW)
+#: ``schedule`` (kernels._schedules); ``clip`` = (max_norm, max_value), ∞ for none;
+#: ``plan`` (kernels._plan) the kernels it compiles: ``rule`` (the code, Adam's for AdamW)
 #: and ``clip_norm`` (whether max_norm is finite). Built by ``make_update``.
 Update = namedtuple("Update", "code hp schedule clip plan")
 

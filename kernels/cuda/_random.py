@@ -1,4 +1,4 @@
-"""CUDA twin of fastnn.kernels.random: the same SplitMix64 counter-based stream as
+"""CUDA twin of fastnn.kernels._random: the same SplitMix64 counter-based stream as
 device functions, bit for bit (unsigned 64-bit arithmetic wrapping modulo 2⁶⁴).
 
 Every operand is a uint64 (``np.uint64`` casts; a uint64 mixed with a signed integer
@@ -10,9 +10,9 @@ import functools
 
 import numpy as np
 
-from ..random import GAMMA, _M1, _M2, _S27, _S30, _S31
-from . import config
-from .backend import SIMULATOR, cuda
+from .._random import GAMMA, _M1, _M2, _S27, _S30, _S31
+from . import _config as config
+from ._backend import SIMULATOR, cuda
 
 
 def _device(fn):

@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from ._jit import kernel
-from .activations import sigmoid
+from ._activations import sigmoid
 
 MSE, BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY = range(3)
 

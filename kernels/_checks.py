@@ -5,9 +5,9 @@ import numbers
 
 import numpy as np
 
-from .layout import Network, Segments
-from .network import Buffers, workspace_size
-from .optimizers import STATE_VECTORS, Update
+from ._layout import Network, Segments
+from ._network import Buffers, workspace_size
+from ._optimizers import STATE_VECTORS, Update
 
 
 def _flat(array, name, length, dtype, *, at_least=False):
@@ -27,8 +27,9 @@ def _rows(array, name, n_columns, dtype, n_rows=None):
     if not isinstance(array, np.ndarray):
         raise TypeError(f"{name} must be a NumPy array, got {type(array).__name__}")
     if array.ndim != 2 or array.shape[1] != n_columns or not array.flags.c_contiguous:
+        order = "" if array.flags.c_contiguous else " (not C-contiguous)"
         raise ValueError(f"{name} must be a C-contiguous (n, {n_columns}) array, got shape "
-                         f"{array.shape}{'' if array.flags.c_contiguous else ' (not C-contiguous)'}")
+                         f"{array.shape}{order}")
     if array.dtype != dtype:
         raise TypeError(f"{name} must be {np.dtype(dtype).name}, got {array.dtype.name}")
     if n_rows is not None and array.shape[0] != n_rows:
@@ -71,8 +72,9 @@ def check_layout(net, buf, *, batch_size, X=None, T=None, perm=None, upd=None):
     _flat(buf.ws, "buf.ws", int(workspace_size.py_func(net, batch_size)), dtype, at_least=True)
     _flat(buf.acc, "buf.acc", max(1, int(net.acc_size)), np.float64, at_least=True)
     state = buf.state
-    if not isinstance(state, np.ndarray) or state.ndim != 2 or state.shape[1] not in (0, n_params) \
-            or state.dtype != dtype or not state.flags.c_contiguous:
+    if not isinstance(state, np.ndarray) or state.ndim != 2 or \
+            state.shape[1] not in (0, n_params) or state.dtype != dtype or \
+            not state.flags.c_contiguous:
         raise ValueError(f"buf.state must be a C-contiguous (rows, {n_params}) {dtype.name} "
                          "array (the optimizer's state vectors)")
     if upd is not None:

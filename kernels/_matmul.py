@@ -6,7 +6,7 @@
     matmul         matmul_loops up to the measured crossover in m·k·n, else matmul_blas
 
 The crossovers (DOT_FORM_LIMIT, OUTER_FORM_LIMIT, one per loop form) depend on the
-BLAS the process calls: ``kernels.crossover`` picks them. Every path takes contiguous
+BLAS the process calls: ``kernels._crossover`` picks them. Every path takes contiguous
 A, B, C in either order. An F-ordered
 C (fastnn's (features, batch) activations are the row-major (batch, features)
 arrays seen transposed) is computed as the C-ordered Cᵀ = Bᵀ · Aᵀ; transposed views
@@ -24,8 +24,8 @@ from numba.core import types
 import numba.np.linalg  # noqa: F401  (registers Numba's BLAS helpers, numba_xxgemm among them)
 
 from ._jit import internal_overload, kernel
-from .views import any_layout
-from .crossover import DOT_FORM_LIMIT, OUTER_FORM_LIMIT
+from ._views import any_layout
+from ._crossover import DOT_FORM_LIMIT, OUTER_FORM_LIMIT
 
 
 @kernel

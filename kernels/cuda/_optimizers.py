@@ -1,8 +1,8 @@
-"""CUDA twins of fastnn.kernels.optimizers (same names, argument order and formulas).
+"""CUDA twins of fastnn.kernels._optimizers (same names, argument order and formulas).
 
 One thread per element of the flat vector; each thread finds its segment in
 ``seg.bounds``. An update reads everything it needs from the device: the learning
-rate from the schedule array and the step (kernels.cuda.schedules.learning_rate,
+rate from the schedule array and the step (kernels.cuda._schedules.learning_rate,
 evaluated by each thread), and the global-norm clip factor from a float64 scratch
 vector that a reduction kernel filled just before (atomic adds), so a step of
 ``optimizer_update`` makes no host transfer and waits on nothing:
@@ -20,13 +20,13 @@ import math
 
 import numpy as np
 
-from ..layout import Segments
-from ..optimizers import ADAGRAD, ADAM, LAMB, RMSPROP, SGD
-from ..schedules import INVERSE_TIME, SCHEDULE_SIZE
-from . import config
-from .activations import fill
-from .backend import cuda
-from .schedules import learning_rate
+from .._layout import Segments
+from .._optimizers import ADAGRAD, ADAM, LAMB, RMSPROP, SGD
+from .._schedules import INVERSE_TIME, SCHEDULE_SIZE
+from . import _config as config
+from ._activations import fill
+from ._backend import cuda
+from ._schedules import learning_rate
 
 #: scratch index of the squared global norm; LAMB's per-segment sums follow it
 NORM = 0

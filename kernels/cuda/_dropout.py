@@ -1,13 +1,13 @@
-"""CUDA twins of fastnn.kernels.dropout: inverted dropout with the counter-based mask
-of kernels.cuda.random (the same bits as on the CPU; nothing stored). One thread per
+"""CUDA twins of fastnn.kernels._dropout: inverted dropout with the counter-based mask
+of kernels.cuda._random (the same bits as on the CPU; nothing stored). One thread per
 element; element e = j·rows + i of a (features × batch) matrix, as on the CPU."""
 import numpy as np
 
-from ..activations import RELU
-from . import config
-from .activations import derivative_rule
-from .backend import cuda
-from .random import bits, drop_threshold
+from .._activations import RELU
+from . import _config as config
+from ._activations import derivative_rule
+from ._backend import cuda
+from ._random import bits, drop_threshold
 
 
 @cuda.jit

@@ -1,4 +1,4 @@
-"""CUDA twins of fastnn.kernels.batchnorm (same names, signatures and formulas; arrays
+"""CUDA twins of fastnn.kernels._batchnorm (same names, signatures and formulas; arrays
 are device arrays, matrices (features × batch)).
 
 Per-feature reductions run one thread per feature row, summing the batch in order in
@@ -8,10 +8,10 @@ import math
 
 import numpy as np
 
-from ..activations import IDENTITY, RELU, SOFTMAX
-from . import config
-from .activations import _softmax_columns, bias_activation_forward, forward_rule
-from .backend import cuda
+from .._activations import IDENTITY, RELU, SOFTMAX
+from . import _config as config
+from ._activations import _softmax_columns, bias_activation_forward, forward_rule
+from ._backend import cuda
 
 
 @cuda.jit(device=True)

@@ -8,8 +8,8 @@ Shapes follow the notes: X (in, batch), W (out, in), b (out,), Y (out, batch).
                dX = Wᵀ · dZ
 """
 from ._jit import kernel
-from .activations import activation_backward_bias, bias_activation_forward
-from .matmul import matmul
+from ._activations import activation_backward_bias, bias_activation_forward
+from ._matmul import matmul
 
 
 @kernel
