@@ -11,7 +11,7 @@ are computed on the device.
 """
 import numpy as np
 
-from fastnn.epochs import EpochResult, shuffle_order
+from fastnn.epochs import EpochResult, epoch_order
 
 
 def _cuda():
@@ -52,8 +52,7 @@ def fit(model, X, T, val, epochs, batch_size, optimizer, clip, shuffle, rng, eva
         for _ in range(epochs):
             if run.stopped:
                 return
-            if shuffle:
-                shuffle_order(perm, rng)
+            epoch_order(perm, shuffle, rng)
             # the rule is built per epoch: a callback may have changed optimizer.lr_scale
             total, correct, optimizer.steps = net.train_epoch(
                 X_d, T_d, cuda.to_device(perm), batch_size, optimizer.update_rule(clip), state,

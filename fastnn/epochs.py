@@ -18,6 +18,20 @@ PROGRESS_AFTER = 1.0
 GROWTH = 4
 
 
+def epoch_order(perm, shuffle, rng):
+    """Put the next epoch's sample order into ``perm``: ``shuffle_order`` for
+    shuffle=True, the caller's ``shuffle(perm)`` for a function (which must leave a
+    permutation of 0..n-1: its indices are checked to lie in range, since the kernels
+    index X and T with them unchecked), the order as it is for False."""
+    if callable(shuffle):
+        shuffle(perm)
+        if perm.shape[0] and (perm.min() < 0 or perm.max() >= perm.shape[0]):
+            raise ValueError(f"shuffle(perm) left indices outside [0, {perm.shape[0]}): "
+                             f"min {perm.min()}, max {perm.max()}")
+    elif shuffle:
+        shuffle_order(perm, rng)
+
+
 def shuffle_order(perm, rng):
     """perm <- a random permutation of 0..n-1 drawn from ``rng``, starting from the
     identity each epoch: an epoch's order depends only on the generator's state, so a

@@ -15,7 +15,7 @@ import numpy as np
 
 from fastnn.buffers import aligned_zeros
 from fastnn.callbacks import Callback
-from fastnn.epochs import EpochResult, EpochRun, Interrupt, Progress, shuffle_order
+from fastnn.epochs import EpochResult, EpochRun, Interrupt, Progress, epoch_order
 from fastnn.history import History
 from fastnn.layers import Activation, BatchNorm, Dense, Dropout
 from fastnn.optimizers import check_clip, get_optimizer
@@ -383,7 +383,9 @@ class Sequential:
         """Minibatch training; returns a History of per-epoch ``loss``, ``val_loss``
         (and ``accuracy``, ``val_accuracy`` for classifiers) and ``lr``.
 
-        Each epoch shuffles the samples (``shuffle=True``), then for each minibatch of
+        Each epoch shuffles the samples (``shuffle=True``; or ``shuffle(perm)``, a function
+        that writes the epoch's order, a permutation of 0..n-1, into the int64 ``perm``),
+        then for each minibatch of
         ``batch_size`` (the last may be smaller) runs forward (BatchNorm with batch
         statistics, Dropout active), loss, backward and the ``optimizer`` update: penalty
         gradient, then clipping — each element to ±``clip_value``, then the whole
@@ -421,8 +423,8 @@ class Sequential:
                 raise ValueError("validation_data must be a tuple (X_val, y_val)")
             val = self._xy(*validation_data, xname="validation_data[0]",
                            yname="validation_data[1]")
-        if not isinstance(shuffle, (bool, np.bool_)):
-            raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}")
+        if not isinstance(shuffle, (bool, np.bool_)) and not callable(shuffle):
+            raise TypeError(f"shuffle must be a bool or a function, got {type(shuffle).__name__}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
             raise TypeError(f"seed must be an integer or None, got {type(seed).__name__}")
         if early_stopping is not None:
@@ -519,8 +521,7 @@ class Sequential:
         for epoch in range(epochs):
             if run.stopped:
                 return
-            if shuffle:
-                shuffle_order(perm, rng)
+            epoch_order(perm, shuffle, rng)
             total, correct, done, began = 0.0, 0, 0, time.perf_counter()
             while done < n and not run.stopped:
                 stop = min(n, done + run.sizer.steps * batch_size)

@@ -13,7 +13,8 @@ losses average over outputs where scikit-learn's gradients sum over them, so eac
 model is trained on scikit-learn's objective times c (c = 2/m for squared error with m
 outputs, 1/m for logistic outputs, 1 for softmax) with the rates scaled to match: the
 L2 term is c·alpha/batch_size, SGD's rate lr/c, Adam's epsilon c·epsilon — the same
-updates as scikit-learn's. Differences that remain (documented in the README):
+updates as scikit-learn's, on minibatches in scikit-learn's shuffled order (drawn from
+``random_state`` after the weights and the validation split, as it draws them). Differences that remain (documented in the README):
 
 - float32 by default (``dtype="float64"`` for scikit-learn's precision);
 - Adam adds epsilon to √v̂ (PyTorch, Keras) where scikit-learn adds it to √v: a
@@ -26,6 +27,7 @@ A fitted estimator pickles as arrays and plain values (fastnn.persistence's memb
 never compiled code. scikit-learn is imported here only (``pip install
 'fastnn[sklearn]'``).
 """
+import hashlib
 import math
 import numbers
 import warnings
@@ -39,7 +41,7 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPRegressor as _SklearnMLPRegressor
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, shuffle
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
@@ -140,9 +142,8 @@ class _MLP(BaseEstimator):
             batch_size = int(np.clip(self.batch_size, 1, n))
         scale = self._objective_scale(y.shape[1])
         l2 = scale * self.alpha / batch_size
-        if first_pass:   # drawn after scikit-learn's draws (weights, validation split)
-            self._model = self._new_model(units, initial, l2,
-                                          seed=int(rng.randint(np.iinfo(np.int32).max)))
+        if first_pass:
+            self._model = self._new_model(units, initial, l2, seed=_seed_of(rng))
             self._expose_weights()
         model = self._model_with_l2(l2)
         if not incremental or model.optimizer is None:
@@ -150,8 +151,7 @@ class _MLP(BaseEstimator):
         X, T = (np.ascontiguousarray(a, dtype=model.dtype) for a in (X, y))
         if X_val is not None:
             X_val = np.ascontiguousarray(X_val, dtype=model.dtype)
-        self._train(model, X, T, X_val, y_val, batch_size, incremental,
-                    seed=int(rng.randint(np.iinfo(np.int32).max)))
+        self._train(model, X, T, X_val, y_val, batch_size, incremental, rng)
         return self
 
     def _initialize(self, n_outputs, units, rng):
@@ -232,9 +232,11 @@ class _MLP(BaseEstimator):
         return SGD(self.learning_rate_init / scale, momentum=momentum,
                    nesterov=bool(self.nesterovs_momentum) and momentum > 0)
 
-    def _train(self, model, X, T, X_val, y_val, batch_size, incremental, seed):
+    def _train(self, model, X, T, X_val, y_val, batch_size, incremental, rng):
         """The epochs, as one compiled ``fit`` whose epoch callback keeps scikit-learn's
-        books: loss_curve_, the no-improvement count, the rate schedule, stopping."""
+        books: loss_curve_, the no-improvement count, the rate schedule, stopping. The
+        samples are visited in scikit-learn's order (its shuffle of the running order,
+        drawn from ``rng`` after the weights and the validation split)."""
         optimizer = model.optimizer
         n = X.shape[0]
         loss_factor = self._reported_loss_factor(T.shape[1])
@@ -242,6 +244,11 @@ class _MLP(BaseEstimator):
         best = (model.params.copy(), model.stats.copy()) if self.early_stopping else None
         self.n_iter_ = 0
         converged = [False]
+        order = np.arange(X.shape[0])
+
+        def scikit_learn_order(perm):
+            order[:] = shuffle(order, random_state=rng)
+            perm[:] = order
 
         def end_of_epoch(epoch, logs):
             self.n_iter_ += 1
@@ -270,8 +277,8 @@ class _MLP(BaseEstimator):
         try:
             history = model.fit(X, T, epochs=1 if incremental else self.max_iter,
                                 batch_size=batch_size, optimizer=optimizer,
-                                shuffle=bool(self.shuffle), seed=seed, verbose=0,
-                                callbacks=[end_of_epoch])
+                                shuffle=scikit_learn_order if self.shuffle else False,
+                                verbose=0, callbacks=[end_of_epoch])
         except FloatingPointError:
             raise ValueError("Solver produced non-finite parameter weights. The input data "
                              "may contain large values and need to be preprocessed.") from None
@@ -379,6 +386,13 @@ def _store_parameters(estimator, arguments):
     for name, value in arguments.items():
         if name != "self":
             setattr(estimator, name, value)
+
+
+def _seed_of(rng):
+    """The fastnn model's seed (its dropout stream) from the state of scikit-learn's
+    generator, without drawing from it: scikit-learn's own draws stay in its order."""
+    digest = hashlib.sha256(np.asarray(rng.get_state()[1]).tobytes()).digest()
+    return int.from_bytes(digest[:4], "little") >> 1
 
 
 def _rescale_rate(optimizer, lr_scale):

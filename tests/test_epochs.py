@@ -143,3 +143,33 @@ def test_chunk_sizer_aims_at_its_duration_and_grows_gradually():
     assert sizes == [4, 16, 64, 200, 200, 200]
     sizer.record(200, 2.0)             # steps became 10x slower
     assert sizer.steps == 20
+
+
+def test_fit_takes_a_shuffling_function():
+    """shuffle=f: f(perm) writes each epoch's order; the same orders as shuffle=True give
+    bitwise the same weights, and indices out of range are refused before any kernel."""
+    from fastnn.epochs import shuffle_order
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((57, 3)).astype(np.float32)
+    y = rng.standard_normal(57).astype(np.float32)
+
+    def model():
+        return fastnn.Sequential([fastnn.Dense(3, 5, "tanh"), fastnn.Dense(5, 1)], seed=2)
+
+    a, b = model(), model()
+    a.fit(X, y, epochs=3, batch_size=8, seed=9, verbose=0)
+    orders = np.random.default_rng(9)
+    b.fit(X, y, epochs=3, batch_size=8, verbose=0,
+          shuffle=lambda perm: shuffle_order(perm, orders))
+    np.testing.assert_array_equal(a.params, b.params)
+    before = b.params.copy()
+
+    def out_of_range(perm):
+        perm[0] = 57
+
+    with pytest.raises(ValueError, match="outside"):
+        b.fit(X, y, epochs=1, batch_size=8, verbose=0, shuffle=out_of_range)
+    np.testing.assert_array_equal(b.params, before)
+    with pytest.raises(TypeError, match="shuffle must be a bool or a function"):
+        b.fit(X, y, shuffle="yes")

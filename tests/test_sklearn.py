@@ -109,12 +109,15 @@ SGD_SETTINGS = [dict(solver="sgd"), dict(solver="sgd", nesterovs_momentum=False)
                 dict(solver="sgd", activation="logistic", batch_size=64)]
 
 
+@pytest.mark.parametrize("shuffle", [False, True])
 @pytest.mark.parametrize("target", sorted(TARGETS))
 @pytest.mark.parametrize("params", SGD_SETTINGS, ids=str)
-def test_sgd_takes_scikit_learns_steps(target, params):
-    """float64 SGD, no shuffling: the loss curve and every weight as scikit-learn's (the
-    objective scale, velocity and rate schedule all mapped exactly)."""
+def test_sgd_takes_scikit_learns_steps(target, params, shuffle):
+    """float64 SGD: the loss curve and every weight as scikit-learn's (the objective
+    scale, velocity and rate schedule all mapped exactly; the samples visited in
+    scikit-learn's shuffled order)."""
     X, y = TARGETS[target](np.random.default_rng(len(target) + len(params)))
+    params = dict(params, shuffle=shuffle)
     ours, theirs = _pair("classifier" if target[0] in "mb" else "regressor")
     if X.shape[0] % params.get("batch_size", 200) != 0:   # L2 of a partial batch differs
         params = dict(params, alpha=0.0)
@@ -196,7 +199,7 @@ def test_early_stopping_scores_and_restores_the_best_weights(kind):
     X, y = _data(kind, np.random.default_rng(8))
     ours, theirs = _pair(kind)
     a, b = _both(ours, theirs, X, y, solver="sgd", early_stopping=True, max_iter=40,
-                 n_iter_no_change=3, alpha=0.0)
+                 n_iter_no_change=3, alpha=0.0, shuffle=True)
     np.testing.assert_allclose(a.validation_scores_, b.validation_scores_, rtol=1e-6)
     assert a.best_validation_score_ == pytest.approx(b.best_validation_score_, rel=1e-6)
     assert a.best_loss_ is None and b.best_loss_ is None
