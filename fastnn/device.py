@@ -20,14 +20,21 @@ def _cuda():
     return require_cuda()
 
 
-def _network(model):
-    from fastnn.kernels.cuda._network import DeviceNetwork
+def _on_device(model, cap, state=None):
+    """The model's (net, buf) on the device, with a workspace for ``cap`` samples."""
+    from fastnn.kernels.cuda import to_device
 
-    return DeviceNetwork(model.net, model.params, model.stats)
+    return to_device(model.net, model._buffers(cap, state))
 
 
-def _indices(cuda, n):
-    return cuda.to_device(np.arange(n, dtype=np.int64))
+def _pull(buf):
+    """copy_state(params, stats): the device's parameters and running statistics into
+    the host arrays given."""
+    def copy_state(params, stats):
+        buf.params.copy_to_host(params)
+        if stats.size:
+            buf.stats.copy_to_host(stats)
+    return copy_state
 
 
 def fit(model, X, T, val, epochs, batch_size, optimizer, clip, shuffle, rng, eval_chunk, run):
@@ -35,18 +42,23 @@ def fit(model, X, T, val, epochs, batch_size, optimizer, clip, shuffle, rng, eva
     fastnn.epochs.EpochResult. Ctrl-C (``run.stopped``) ends training at the next epoch
     boundary. Closing it copies the parameters, running statistics and optimizer state
     back to the host."""
+    from fastnn.kernels.cuda import infer_batches, train_batches
+    from fastnn.kernels.cuda._training import empty_rows
+
     cuda = _cuda()
-    net = _network(model)
-    state = cuda.to_device(optimizer.bind(model))
+    cap = batch_size if val is None else max(batch_size, min(eval_chunk, val[0].shape[0]))
+    net, buf = _on_device(model, cap, optimizer.bind(model))
     X_d, T_d = cuda.to_device(X), cuda.to_device(T)
     perm = np.arange(X.shape[0], dtype=np.int64)
     if val is not None:
         Xv_d, Tv_d = cuda.to_device(val[0]), cuda.to_device(val[1])
-        val_perm = _indices(cuda, val[0].shape[0])
+        no_out = empty_rows(model.n_outputs, model.dtype)
+    copy_state = _pull(buf)
 
     def sync():
-        net.pull(model.params, model.stats)
-        state.copy_to_host(optimizer.state)
+        copy_state(model.params, model.stats)
+        if optimizer.state.size:
+            buf.state.copy_to_host(optimizer.state)
 
     try:
         for _ in range(epochs):
@@ -54,13 +66,14 @@ def fit(model, X, T, val, epochs, batch_size, optimizer, clip, shuffle, rng, eva
                 return
             epoch_order(perm, shuffle, rng)
             # the rule is built per epoch: a callback may have changed optimizer.lr_scale
-            total, correct, optimizer.steps = net.train_epoch(
-                X_d, T_d, cuda.to_device(perm), batch_size, optimizer.update_rule(clip), state,
-                optimizer.steps)
+            total, correct, optimizer.steps = train_batches(
+                X_d, T_d, cuda.to_device(perm), 0, X.shape[0], batch_size, net,
+                optimizer.update_rule(clip), buf, optimizer.steps, 0.0, 0)
             sums = None
             if val is not None:
-                sums = net.evaluate(Xv_d, Tv_d, val_perm, min(eval_chunk, val[0].shape[0]))
-            yield EpochResult(total, correct, X.shape[0], sums, True, net.pull, sync)
+                sums = infer_batches(Xv_d, Tv_d, no_out, net, buf,
+                                     min(eval_chunk, val[0].shape[0]))
+            yield EpochResult(total, correct, X.shape[0], sums, True, copy_state, sync)
     finally:
         sync()
 
@@ -68,15 +81,23 @@ def fit(model, X, T, val, epochs, batch_size, optimizer, clip, shuffle, rng, eva
 def evaluate(model, X, T, cap):
     """(loss sum, correct) of the model on X, T, computed on the device in inference
     mode (BatchNorm's running statistics, no dropout)."""
+    from fastnn.kernels.cuda import infer_batches
+    from fastnn.kernels.cuda._training import empty_rows
+
     cuda = _cuda()
-    net = _network(model)
-    return net.evaluate(cuda.to_device(X), cuda.to_device(T), _indices(cuda, X.shape[0]), cap)
+    net, buf = _on_device(model, cap)
+    return infer_batches(cuda.to_device(X), cuda.to_device(T),
+                         empty_rows(model.n_outputs, model.dtype), net, buf, cap)
 
 
 def forward(model, X, cap):
     """The network's outputs (n, n_outputs), computed on the device in inference mode."""
+    from fastnn.kernels.cuda import infer_batches
+    from fastnn.kernels.cuda._training import empty_rows
+
     cuda = _cuda()
-    net = _network(model)
-    out = np.empty((X.shape[0], model.n_outputs), dtype=model.dtype)
-    net.predict(cuda.to_device(X), _indices(cuda, X.shape[0]), cap, out)
-    return out
+    net, buf = _on_device(model, cap)
+    out = cuda.device_array((X.shape[0], model.n_outputs), dtype=model.dtype)
+    infer_batches(cuda.to_device(X), empty_rows(model.n_outputs, model.dtype), out, net, buf,
+                  cap)
+    return out.copy_to_host()

@@ -69,11 +69,20 @@ def batchnorm_forward(Y, gamma, beta, eps, code, Zhat, mean, istd, acc):
 
 @kernel
 def update_running(running_mean, running_var, mean, var, momentum, n):
-    """r̄ ← (1 − m) r̄ + m μ and v̄ ← (1 − m) v̄ + m σ² n/(n − 1) (unbiased), m = momentum."""
-    unbiased = n / (n - 1.0)
+    """r̄ ← (1 − m) r̄ + m μ and v̄ ← (1 − m) v̄ + m σ² n/(n − 1) (unbiased), m = momentum;
+    v̄ unchanged for n = 1 (one sample has no variance: n/(n − 1) would make it NaN)."""
+    var_keep, unbiased = running_var_rates(momentum, n)
     for i in range(running_mean.shape[0]):
         running_mean[i] = (1.0 - momentum) * running_mean[i] + momentum * mean[i]
-        running_var[i] = (1.0 - momentum) * running_var[i] + momentum * var[i] * unbiased
+        running_var[i] = var_keep * running_var[i] + momentum * var[i] * unbiased
+
+
+@kernel(inline="always")
+def running_var_rates(momentum, n):
+    """(a, u) with v̄ ← a v̄ + m σ² u: (1 − m, n/(n − 1)), or (1, 0) for n = 1."""
+    if n > 1:
+        return 1.0 - momentum, n / (n - 1.0)
+    return 1.0, 0.0
 
 
 @kernel

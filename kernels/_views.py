@@ -10,7 +10,8 @@ network's flat vectors are cut (DESIGN.md, "The model is data").
                                          compile of a callee for C- and F-ordered a)
 
 ``flat`` is any C-contiguous array, read as the vector of its elements. Called from
-Python they are NumPy slicing and reshaping. Inside a kernel each is lowered straight to
+Python they are slicing and reshaping, views of NumPy and CUDA device arrays alike
+(kernels.cuda cuts its device buffers with them). Inside a kernel each is lowered straight to
 a pointer offset and the new shape and strides (Numba's low-level extension API): a
 slice and a reshape would compile their bounds clamping and size checks — with the
 error message the reshape formats — at every one of the few hundred places the passes
@@ -35,8 +36,9 @@ def row_major(flat, offset, rows, cols):
 
 
 def column_major(flat, offset, rows, cols):
-    """The (rows, cols) F-ordered matrix stored at flat[offset:]."""
-    return flat.reshape(-1)[offset:offset + rows * cols].reshape(cols, rows).T
+    """The (rows, cols) F-ordered matrix stored at flat[offset:]. (A reshape, not ``.T``
+    of the C-ordered (cols, rows) one: on a CUDA device array ``.T`` is a copy.)"""
+    return flat.reshape(-1)[offset:offset + rows * cols].reshape(rows, cols, order="F")
 
 
 def any_layout(a):

@@ -166,6 +166,19 @@ def test_update_running(rng, n, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_update_running_with_one_sample_keeps_the_variance(rng, dtype):
+    """A minibatch of one sample (an epoch's last, say) has no variance: n/(n − 1) would
+    make the running variance NaN; it stays as it is, the mean moves."""
+    m = 5
+    rm, rv = rng.standard_normal(m).astype(dtype), rng.uniform(0.5, 2, m).astype(dtype)
+    mean = rng.standard_normal(m)
+    new_rm, new_rv = rm.copy(), rv.copy()
+    bn.update_running(new_rm, new_rv, mean, np.zeros(m), 0.1, 1)
+    np.testing.assert_array_equal(new_rv, rv)
+    np.testing.assert_allclose(new_rm, 0.9 * ref.f64(rm) + 0.1 * mean, rtol=rtol(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES + [(4, 1)])
 @pytest.mark.parametrize("name", ["identity", "relu", "tanh"])
 def test_batchnorm_inference(rng, name, shape, dtype):

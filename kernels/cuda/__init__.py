@@ -1,16 +1,45 @@
-"""fastnn.kernels.cuda: numba.cuda twins of the CPU kernels, with the same names and
-signatures, on device arrays. Importing this package imports CUDA (through
-``backend``); ``import fastnn`` never does.
+"""fastnn.kernels.cuda: the numba.cuda twins of fastnn.kernels — the same public names,
+argument order and results, on device arrays (README, "Your own loop", "On the GPU").
+Importing this package imports CUDA (through ``_backend``); ``import fastnn`` never
+does.
 
-Device functions (callable from kernels only): ``mix64``, ``stream``, ``bits``,
-``drop_threshold`` (kernels._random) and ``learning_rate`` (kernels._schedules), whose
-host-callable twin is ``host_learning_rate``."""
+Conventions (differences from fastnn.kernels)
+    Array arguments are device arrays (``cuda.to_device``, ``cuda.device_array``), in
+    the CPU's shapes and layouts. The functions run on the host and launch kernels;
+    they return without waiting for the device, except those that return a value
+    computed there (the losses, ``grad_norm``, ``clip_factor``, ``count_correct``,
+    ``add_penalty_grad``, ``forward_backward``, and ``train_batches`` and
+    ``infer_batches`` once per call), which copy it back. ``matmul`` reads its arguments
+    in place: pass arrays, not ``.T`` of a device array, which numba.cuda computes into
+    a new array (a copy).
+    A network's ``net`` and ``buf`` come from ``to_device(layout.net, layout.buffers(...))``
+    — the same tables (optimizer segments on the device) and the same flat layout, with
+    a longer ``buf.acc`` holding the loss and correct sums and the update's scratch
+    (``acc_size``); ``copy_to_host(buf, host_buf)`` brings params, grads, state and
+    stats back; ``update_to_device(upd)`` puts an ``Update``'s schedule on the device.
+    ``optimizer_update`` takes an optional last argument, the scratch
+    ``scratch_view(buf.acc, net)`` (allocated per call when omitted).
+    ``stream`` and ``learning_rate`` are device functions (callable inside kernels);
+    ``host_learning_rate`` is the host-callable rate. ``configure`` sets tile and block
+    sizes; ``available``/``require_cuda`` say whether a GPU (or the simulator) is there.
+
+Checking: ``check_layout`` takes the same arguments as the CPU's, device arrays in
+place of NumPy arrays; unchecked calls with wrong shapes are undefined behaviour here
+too.
+"""
+from .._activations import ACTIVATIONS
+from .._losses import LOSSES
+from .._layout import Network, Segments
+from .._network import INFER, TRAIN, TRAIN_UPDATE, Buffers
+from .._optimizers import OPTIMIZERS, STATE_VECTORS, Update
 from ._activations import (activation_backward, activation_backward_bias, activation_forward,
                           bias_activation_forward, derivative_inplace, fill, row_sum,
                           softmax_jvp)
 from ._backend import available, require_cuda
 from ._batchnorm import (batch_moments, batchnorm_backward, batchnorm_forward,
                         batchnorm_inference, update_running)
+from ._buffers import acc_size, copy_to_host, scratch_view, to_device, update_to_device
+from ._checks import check_layout
 from ._config import configure
 from ._dense import (backprop_delta, backprop_inputs, backprop_weights, dense_backward,
                     dense_forward)
@@ -19,8 +48,46 @@ from ._losses import (binary_crossentropy, categorical_crossentropy, count_corre
                      loss_value_and_grad, mse, sigmoid_binary_cross_entropy,
                      softmax_cross_entropy)
 from ._matmul import matmul
+from ._network import (backward, beta_view, bias_view, delta_view, forward, forward_backward,
+                      gamma_view, gather_batch, output_view, running_mean_view,
+                      running_var_view, target_view, weight_view, workspace_size)
 from ._optimizers import (adagrad_update, adam_update, add_penalty_grad, clip_factor,
-                         device_segments, grad_norm, lamb_update, optimizer_update,
-                         rmsprop_update, sgd_update)
-from ._random import bits, drop_threshold, keep_mask, mix64, stream
+                         grad_norm, lamb_update, optimizer_update, rmsprop_update, sgd_update)
+from ._random import keep_mask, stream
 from ._schedules import host_learning_rate, learning_rate
+from ._training import infer_batches, train_batches
+
+#: the names only here (every name of fastnn.kernels.__all__ has its twin here)
+CUDA_ONLY = ["to_device", "update_to_device", "copy_to_host", "acc_size", "scratch_view",
+             "host_learning_rate", "fill", "configure", "available", "require_cuda"]
+
+__all__ = [
+    # codes and modes
+    "ACTIVATIONS", "LOSSES", "OPTIMIZERS", "STATE_VECTORS", "INFER", "TRAIN", "TRAIN_UPDATE",
+    # dense
+    "dense_forward", "dense_backward", "backprop_delta", "backprop_weights", "backprop_inputs",
+    "matmul",
+    # activations
+    "activation_forward", "bias_activation_forward", "derivative_inplace",
+    "activation_backward", "activation_backward_bias", "softmax_jvp", "row_sum",
+    # losses
+    "mse", "binary_crossentropy", "categorical_crossentropy", "softmax_cross_entropy",
+    "sigmoid_binary_cross_entropy", "loss_value_and_grad", "count_correct",
+    # optimizers
+    "sgd_update", "adagrad_update", "rmsprop_update", "adam_update", "lamb_update",
+    "optimizer_update", "Update", "add_penalty_grad", "grad_norm", "clip_factor",
+    "learning_rate",
+    # remedies
+    "batchnorm_forward", "batchnorm_backward", "batchnorm_inference", "batch_moments",
+    "update_running", "dropout_forward", "dropout_backward", "dropout_activation_backward",
+    "keep_mask", "stream",
+    # networks
+    "Network", "Segments", "Buffers", "weight_view", "bias_view", "gamma_view", "beta_view",
+    "running_mean_view", "running_var_view", "output_view", "target_view", "delta_view",
+    "workspace_size", "gather_batch", "forward", "backward", "forward_backward",
+    "train_batches", "infer_batches",
+    # checking
+    "check_layout",
+    # the device's own
+    *CUDA_ONLY,
+]

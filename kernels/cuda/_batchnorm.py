@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from .._activations import IDENTITY, RELU, SOFTMAX
+from .._batchnorm import running_var_rates
 from . import _config as config
 from ._activations import _softmax_columns, bias_activation_forward, forward_rule
 from ._backend import cuda
@@ -63,11 +64,11 @@ def _normalize(Y, gamma, beta, code, Zhat, mean, istd):
 
 
 @cuda.jit
-def _running(running_mean, running_var, mean, var, momentum, unbiased):
+def _running(running_mean, running_var, mean, var, momentum, var_keep, unbiased):
     i = cuda.grid(1)
     if i < running_mean.shape[0]:
         running_mean[i] = (1.0 - momentum) * running_mean[i] + momentum * mean[i]
-        running_var[i] = (1.0 - momentum) * running_var[i] + momentum * var[i] * unbiased
+        running_var[i] = var_keep * running_var[i] + momentum * var[i] * unbiased
 
 
 @cuda.jit
@@ -134,10 +135,12 @@ def batchnorm_forward(Y, gamma, beta, eps, code, Zhat, mean, istd, acc):
 
 
 def update_running(running_mean, running_var, mean, var, momentum, n):
-    """r̄ ← (1 − m) r̄ + m μ and v̄ ← (1 − m) v̄ + m σ² n/(n − 1) (unbiased), m = momentum."""
+    """r̄ ← (1 − m) r̄ + m μ and v̄ ← (1 − m) v̄ + m σ² n/(n − 1) (unbiased), m = momentum;
+    v̄ unchanged for n = 1."""
     blocks, threads = config.grid_1d(running_mean.shape[0])
-    unbiased = n / (n - 1.0) if n > 1 else math.inf
-    _running[blocks, threads](running_mean, running_var, mean, var, float(momentum), unbiased)
+    var_keep, unbiased = running_var_rates.py_func(float(momentum), n)
+    _running[blocks, threads](running_mean, running_var, mean, var, float(momentum), var_keep,
+                              unbiased)
 
 
 def batchnorm_inference(Y, gamma, beta, running_mean, running_var, eps, code, scale, shift):

@@ -1,7 +1,7 @@
 """CUDA twins of fastnn.kernels._dense: Y = f(W·X + b) and its three backprop rules."""
 from .._activations import SOFTMAX
 from ._activations import activation_backward_bias, bias_activation_forward
-from ._matmul import matmul, product_epilogue
+from ._matmul import matmul, matmul_transposed, product_epilogue
 
 
 def dense_forward(W, b, X, act, Y):
@@ -21,12 +21,12 @@ def backprop_delta(act, A, dA, dZ, db):
 
 def backprop_weights(dZ, X, dW):
     """dW = dZ · Xᵀ."""
-    matmul(dZ, X.T, dW)
+    matmul_transposed(dZ, X, dW, False, True)
 
 
 def backprop_inputs(W, dZ, dX):
     """dX = Wᵀ · dZ."""
-    matmul(W.T, dZ, dX)
+    matmul_transposed(W, dZ, dX, True, False)
 
 
 def dense_backward(W, X, A, dA, act, dZ, dW, db, dX):

@@ -61,3 +61,29 @@ def thread_safe_shared_arrays():
     kernelapi.FakeCUDAShared.array = array
     yield
     kernelapi.FakeCUDAShared.array = original
+
+
+@pytest.fixture(autouse=True, scope="session")
+def driver_array_semantics():
+    """Where the simulator's device arrays behave unlike a real GPU's, behave like the
+    GPU: ``a.T`` / ``a.transpose()`` of a DeviceNDArray launches a transpose kernel into
+    a new array (a copy: writes to it never reach ``a``), and ``reshape`` of a
+    non-contiguous array raises instead of copying. The simulator's numpy-backed views
+    would hide code that writes through such a "view"."""
+    import numpy as np
+    from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
+
+    transpose, reshape = FakeCUDAArray.transpose, FakeCUDAArray.reshape
+
+    def copying_transpose(self, axes=None):
+        return FakeCUDAArray(np.ascontiguousarray(np.transpose(self._ary, axes)))
+
+    def strict_reshape(self, *args, **kwargs):
+        shaped = self._ary.reshape(*args, **kwargs)
+        if shaped.size and not np.shares_memory(shaped, self._ary):
+            raise NotImplementedError("operation requires copying")
+        return FakeCUDAArray(shaped)
+
+    FakeCUDAArray.transpose, FakeCUDAArray.reshape = copying_transpose, strict_reshape
+    yield
+    FakeCUDAArray.transpose, FakeCUDAArray.reshape = transpose, reshape

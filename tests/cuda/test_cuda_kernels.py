@@ -16,6 +16,8 @@ from fastnn.kernels import _random as cpu_random
 from fastnn.kernels import _schedules as cpu_sched
 from fastnn.kernels import cuda as gpu
 from fastnn.kernels.cuda import _config as config
+from fastnn.kernels.cuda import _optimizers as gpu_opt
+from fastnn.kernels.cuda import _random as gpu_random
 from fastnn.kernels.cuda._backend import cuda
 from fastnn.kernels._layout import Segments
 
@@ -135,7 +137,7 @@ def test_losses(rng, name, shape, dtype):
 def _stream_bits(key, step, site, out):
     e = cuda.grid(1)
     if e < out.shape[0]:
-        out[e] = gpu.bits(gpu.stream(key, step, site), e)
+        out[e] = gpu_random.bits(gpu.stream(key, step, site), e)
 
 
 @pytest.mark.parametrize("key,step,site", [(0, 0, 0), (2 ** 64 - 1, 12345, 3),
@@ -208,7 +210,7 @@ def _bn_arrays(rng, m, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(1, 2), (3, 5), (9, 7)])
+@pytest.mark.parametrize("shape", [(1, 2), (3, 5), (9, 7), (4, 1)])
 @pytest.mark.parametrize("name", ["identity", "relu", "tanh", "sigmoid"])
 def test_batchnorm_training_pass(rng, name, shape, dtype):
     code, (m, n), eps = cpu_act.ACTIVATIONS[name], shape, 1e-3
@@ -328,7 +330,7 @@ def test_optimizer_update(rng, name, hp, schedule, clip, dtype):
     seg = _segments()
     p, g, state = _vectors(rng, dtype, cpu_opt.STATE_VECTORS[code])
     p_gpu, g_gpu, state_gpu = dev(p), dev(g), dev(state)
-    seg_gpu, upd_gpu = gpu.device_segments(seg), upd._replace(schedule=dev(upd.schedule))
+    seg_gpu, upd_gpu = gpu_opt.device_segments(seg), upd._replace(schedule=dev(upd.schedule))
     for step in range(3):
         cpu_opt.optimizer_update(upd, seg, p, g, state, step)
         gpu.optimizer_update(upd_gpu, seg_gpu, p_gpu, g_gpu, state_gpu, step)
