@@ -57,10 +57,6 @@ from ._random import keep_mask, stream
 from ._schedules import host_learning_rate, learning_rate
 from ._training import infer_batches, train_batches
 
-#: the names only here (every name of fastnn.kernels.__all__ has its twin here)
-CUDA_ONLY = ["to_device", "update_to_device", "copy_to_host", "acc_size", "scratch_view",
-             "host_learning_rate", "fill", "configure", "available", "require_cuda"]
-
 __all__ = [
     # codes and modes
     "ACTIVATIONS", "LOSSES", "OPTIMIZERS", "STATE_VECTORS", "INFER", "TRAIN", "TRAIN_UPDATE",
@@ -89,5 +85,8 @@ __all__ = [
     # checking
     "check_layout",
     # the device's own
-    *CUDA_ONLY,
+    "to_device", "update_to_device", "copy_to_host", "acc_size", "scratch_view",
+    "host_learning_rate", "fill", "configure", "available", "require_cuda",
 ]
+#: the names only here (every name of fastnn.kernels.__all__ has its twin here)
+CUDA_ONLY = __all__[__all__.index("to_device"):]

@@ -14,7 +14,7 @@ except ``forward_backward``, which returns the loss as the CPU's does (one copy 
 import numpy as np
 
 from .. import _network as host
-from .._network import INFER, TRAIN, TRAIN_UPDATE, Buffers  # noqa: F401 (re-exported)
+from .._network import INFER, TRAIN_UPDATE
 from .._random import stream
 from .._views import column_major
 from . import _config as config
