@@ -19,6 +19,7 @@ from fastnn.epochs import EpochResult, EpochRun, Interrupt, Progress, epoch_orde
 from fastnn.history import History
 from fastnn.layers import Activation, BatchNorm, Dense, Dropout
 from fastnn.optimizers import check_clip, get_optimizer
+from fastnn.threads import one_pool
 from fastnn.validation import check_dtype, check_features, check_positive_int, check_targets
 from fastnn.kernels import _network as network, _training as training
 from fastnn.kernels._activations import ACTIVATIONS
@@ -280,7 +281,8 @@ class Sequential:
             return device.forward(self, X, cap)
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         no_targets = np.empty((0, self.n_outputs), dtype=self.dtype)
-        training.infer_batches(X, no_targets, out, self.net, self._buffers(cap), cap)
+        with one_pool(self.net):
+            training.infer_batches(X, no_targets, out, self.net, self._buffers(cap), cap)
         return out
 
     def predict_proba(self, X):
@@ -317,7 +319,8 @@ class Sequential:
 
             return device.evaluate(self, X, T, cap)
         no_outputs = np.empty((0, self.n_outputs), dtype=self.dtype)
-        return training.infer_batches(X, T, no_outputs, self.net, self._buffers(cap), cap)
+        with one_pool(self.net):
+            return training.infer_batches(X, T, no_outputs, self.net, self._buffers(cap), cap)
 
     def _metrics(self, total, correct, n):
         result = {"loss": total / n}
@@ -345,7 +348,8 @@ class Sequential:
         step = _check_step(step)
         self._check_batch_statistics(X.shape[0], X.shape[0], "X")
         buf = self._buffers(X.shape[0])
-        loss = training.batch_loss_and_grad(X, T, self.net, buf, step)
+        with one_pool(self.net):
+            loss = training.batch_loss_and_grad(X, T, self.net, buf, step)
         return loss + add_penalty_grad(self.params, self.grads, self.net.seg)
 
     def loss(self, X, y, *, training=False, step=0):
@@ -371,9 +375,11 @@ class Sequential:
         n = X.shape[0]
         self._check_batch_statistics(n, n, "X")
         buf = self._buffers(n, optimizer.bind(self))
-        loss, _, optimizer.steps = training.train_batches(
-            X, T, np.arange(n), 0, n, n, self.net, optimizer.update_rule(clip), buf,
-            optimizer.steps, 0.0, 0)
+        with one_pool(self.net):
+            loss, _, optimizer.steps = training.train_batches(
+                X, T, np.arange(n), 0, n, n, self.net,
+                optimizer.update_rule(clip, self.net.plan.parallel), buf,
+                optimizer.steps, 0.0, 0)
         return loss / n
 
     # --------------------------------------------------------------- training
@@ -514,7 +520,7 @@ class Sequential:
         CHUNK_SECONDS each: fastnn.epochs); yields an EpochResult per epoch. After Ctrl-C,
         the epoch in progress ends at the next chunk boundary, as a partial result."""
         buf = self._buffers(batch_size, optimizer.bind(self))
-        rule = optimizer.update_rule(clip)
+        rule = optimizer.update_rule(clip, self.net.plan.parallel)
         n = X.shape[0]
         steps_total = -(-n // batch_size)
         perm = np.arange(n, dtype=np.int64)
@@ -526,9 +532,10 @@ class Sequential:
             while done < n and not run.stopped:
                 stop = min(n, done + run.sizer.steps * batch_size)
                 chunk_began = time.perf_counter()
-                total, correct, optimizer.steps = training.train_batches(
-                    X, T, perm, done, stop, batch_size, self.net, optimizer.refresh(rule), buf,
-                    optimizer.steps, total, correct)
+                with one_pool(self.net):
+                    total, correct, optimizer.steps = training.train_batches(
+                        X, T, perm, done, stop, batch_size, self.net, optimizer.refresh(rule),
+                        buf, optimizer.steps, total, correct)
                 now = time.perf_counter()
                 run.sizer.record(-(-(stop - done) // batch_size), now - chunk_began)
                 done = stop

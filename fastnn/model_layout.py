@@ -50,7 +50,8 @@ class ModelLayout:
         return self._model._buffers(batch_size, state)
 
     def update(self, optimizer, clip_norm=None, clip_value=None):
-        return get_optimizer(optimizer).update_rule(check_clip(clip_norm, clip_value))
+        return get_optimizer(optimizer).update_rule(check_clip(clip_norm, clip_value),
+                                                    self.net.plan.parallel)
 
     def __repr__(self):
         sizes = "-".join(str(int(n)) for n in self.net.sizes)

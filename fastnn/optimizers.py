@@ -51,13 +51,14 @@ class Optimizer:
         """(a, b, c, weight decay) as ``Update.hp`` reads them."""
         raise NotImplementedError
 
-    def update_rule(self, clip=None):
+    def update_rule(self, clip=None, parallel=False):
         """The ``Update`` the kernels apply: code, hyperparameters, schedule and clipping
-        (``clip`` from ``check_clip``; none by default)."""
+        (``clip`` from ``check_clip``; none by default); ``parallel``: for a network with
+        a parallel plan (``net.plan.parallel``), large segments across threads."""
         if clip is None:
             clip = check_clip(None, None)
         return kernels.make_update(self.code, self.hyperparameters(),
-                                   self.schedule.table(self.lr_scale), clip)
+                                   self.schedule.table(self.lr_scale), clip, parallel)
 
     def refresh(self, rule):
         """``rule`` (from ``update_rule``) with the schedule's scale brought up to date in
@@ -89,7 +90,8 @@ class Optimizer:
         ``clip_norm`` and ``clip_value`` as ``fit`` clips."""
         clip = check_clip(clip_norm, clip_value)
         state = self.bind(model)
-        kernels.optimizer_update(self.update_rule(clip), without_penalty(model.net.seg),
+        kernels.optimizer_update(self.update_rule(clip, model.net.plan.parallel),
+                                 without_penalty(model.net.seg),
                                  model.params, model.grads, state, self.steps)
         self.steps += 1
 

@@ -16,7 +16,8 @@ it), ``momentum``/``eps`` (BatchNorm's), ``drop`` (dropout rate of the block's i
 per activation l = 0..L: ``sizes`` (n_l); the loss code, ``fused`` (last activation and
 loss computed as one kernel from the logits), the dropout ``key``; ``plan``, the kinds the
 kernels compile for (kernels._plan: ``norm`` and ``dropout``, whether any block has
-them, ``loss`` and ``fused``); and ``seg``, the
+them, ``loss`` and ``fused``, ``parallel``: products split across Numba's threads, for
+a network whose widest layer has PARALLEL_WEIGHTS weights); and ``seg``, the
 ``Segments`` of ``params``: one per tensor (W, b, γ, β), with its L1 and L2
 coefficients and ``decay`` = 1 where decoupled weight decay applies (weights only).
 
@@ -108,8 +109,14 @@ def make_network(sizes, acts, norm, momentum, eps, drop, l1, l2, loss, fused, ke
         acc_size=np.int64(2 * widest_norm),
         seg=Segments(_i64(bounds), _f64(seg_l1), _f64(seg_l2), _f64(decay)),
         plan=Plan(norm=any(bool(n) for n in norm), dropout=any(d > 0.0 for d in drop),
-                  loss=int(loss), fused=bool(fused)))
+                  loss=int(loss), fused=bool(fused),
+                  parallel=max(sizes[l] * sizes[l + 1] for l in range(L)) >= PARALLEL_WEIGHTS))
     return net, n_params, n_stats
+
+
+#: the widest layer's weight count from which a network's products and updates run on
+#: Numba's threads (Plan.parallel; below, one thread has too little work to split)
+PARALLEL_WEIGHTS = 1 << 15
 
 
 def without_penalty(seg):

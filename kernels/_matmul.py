@@ -19,7 +19,10 @@ in order and vectorizing along its contiguous axis:
                 (dW = dZ·Xᵀ and dX = Wᵀ·dZ); four rows of C share each load of B
 """
 import numpy as np
-from numba.core import types
+from numba import prange
+from numba.np.ufunc.parallel import _launch_threads
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
 import numba.np.linalg  # noqa: F401  (registers Numba's BLAS helpers, numba_xxgemm among them)
 
@@ -235,3 +238,99 @@ def matmul(a, b, out):
         _loops_c(A, B, C)
     else:
         _blas_gemm(A, B, C)
+
+
+# ------------------------------------------------------------------ parallel product
+#: matmul_parallel's blocks have at least this many rows or columns of C
+MIN_BLOCK = 32
+#: m·k·n from which matmul_parallel splits a product across threads (below: matmul)
+PARALLEL_WORK = 1 << 21
+
+# Numba's own get_num_threads() inside a kernel calls its threading layer through a
+# ctypes pointer, which makes the caller uncacheable; the layer's C function, by the
+# symbol Numba registers for it once the layer is loaded, does not.
+_launch_threads()
+_num_threads = types.ExternalFunction("get_num_threads", types.intc())
+
+
+@kernel(inline="always")
+def _strided_operand(X):
+    """(trans, ld) with which BLAS's column-major view of the row- or column-major
+    strided X reads Xᵀ (X may be a block of a contiguous matrix)."""
+    item = X.itemsize
+    if X.shape[1] == 1 or X.strides[1] == item:         # rows contiguous
+        return _NO_TRANSPOSE, max(X.shape[1], X.strides[0] // item, 1)
+    return _TRANSPOSE, max(X.shape[0], X.strides[1] // item, 1)
+
+
+def _gemm_kind(C):  # pragma: no cover - replaced by the overload
+    raise NotImplementedError
+
+
+@internal_overload(_gemm_kind)
+def _gemm_kind_impl(C):
+    """BLAS's kind byte ('s' or 'd') of C's dtype."""
+    kind = np.int8(_SCALARS[np.dtype(str(C.dtype))][2])
+    return lambda C: kind
+
+
+@intrinsic
+def _pointer_to(typingctx, value):
+    """A pointer to a copy of the scalar ``value`` on the calling function's stack (BLAS
+    takes alpha and beta by pointer; global arrays would make a parallel region's code
+    uncacheable)."""
+    def codegen(context, builder, sig, args):
+        slot = cgutils.alloca_once_value(builder, args[0])
+        return builder.bitcast(slot, cgutils.voidptr_t)
+    return types.voidptr(value), codegen
+
+
+@kernel
+def _blas_gemm_strided(A, B, C):
+    """C = A · B by BLAS gemm, each matrix row- or column-major with any leading
+    dimension (C row-major)."""
+    M, K = A.shape
+    N = B.shape[1]
+    ta, lda = _strided_operand(A)
+    tb, ldb = _strided_operand(B)
+    kind = _gemm_kind(C)
+    one, zero = _pointer_to(C.dtype.type(1)), _pointer_to(C.dtype.type(0))
+    if _xxgemm(kind, tb, ta, N, M, K, one, B.ctypes, ldb, A.ctypes, lda, zero,
+               C.ctypes, max(N, C.strides[0] // C.itemsize, 1)) != 0:
+        raise RuntimeError("BLAS gemm unavailable: fastnn needs SciPy's BLAS")
+
+
+@kernel(parallel=True)
+def _blocks(A, B, C, blocks, by_rows):
+    """C = A · B as ``blocks`` products, one per thread: of row blocks of A and C, or of
+    column blocks of B and C (sizes multiples of 16). No sum crosses a block: each
+    element of C is one block's dot product."""
+    M, N = C.shape
+    extent = M if by_rows else N
+    size = ((extent + blocks - 1) // blocks + 15) // 16 * 16
+    for q in prange(blocks):
+        lo = min(extent, q * size)
+        hi = min(extent, lo + size)
+        if hi > lo:
+            if by_rows:
+                _blas_gemm_strided(any_layout(A)[lo:hi], B, any_layout(C)[lo:hi])
+            else:
+                _blas_gemm_strided(A, any_layout(B)[:, lo:hi], any_layout(C)[:, lo:hi])
+
+
+@kernel
+def matmul_parallel(a, b, out):
+    """out = a · b split across Numba's threads from PARALLEL_WORK m·k·n: one block per
+    thread, each a single-threaded BLAS call (BLAS must run one thread meanwhile:
+    fastnn.threads.one_pool), along the longer side of the C-ordered product — so each
+    thread packs half of the larger operand and all of the smaller. Below, ``matmul``.
+    BLAS sums each element over k in the same order whatever the blocks, so the result
+    does not depend on the number of threads (tested)."""
+    A, B, C = _as_c_ordered(a, b, out)
+    M, N = C.shape
+    by_rows = M >= N
+    blocks = min(_num_threads(), max(M, N) // MIN_BLOCK)
+    if blocks > 1 and M * A.shape[1] * N >= PARALLEL_WORK:
+        _blocks(A, B, C, blocks, by_rows)
+    else:
+        matmul(a, b, out)

@@ -20,11 +20,12 @@ time (kernels._plan): a network without BatchNorm never compiles it. The per-blo
 """
 from collections import namedtuple
 
+from numba import prange
+
 from ._jit import kernel
 from ._activations import (IDENTITY, SIGMOID, SOFTMAX, bias_activation_forward, derivative_inplace,
                           row_sum)
 from ._batchnorm import batchnorm_backward, batchnorm_forward, batchnorm_inference, update_running
-from ._dense import backprop_inputs, backprop_weights
 from ._dropout import dropout_activation_backward, dropout_forward
 from ._losses import (
     BINARY_CROSSENTROPY,
@@ -38,7 +39,7 @@ from ._losses import (
     sigmoid_binary_cross_entropy,
     softmax_cross_entropy,
 )
-from ._matmul import matmul
+from ._matmul import matmul, matmul_parallel
 from ._plan import by_plan
 from ._random import stream
 from ._views import column_major, row_major, segment
@@ -153,6 +154,26 @@ def gather_batch(X, T, perm, start, Xb, Tb):
         _copy_row(T[perm[start + j]], tb[j])
 
 
+#: samples per block of the parallel gather
+GATHER_BLOCK = 16
+
+
+@kernel(parallel=True)
+def _gather_batch_parallel(X, T, perm, start, Xb, Tb):
+    """gather_batch with blocks of GATHER_BLOCK samples across threads."""
+    xb, tb = Xb.T, Tb.T
+    nb = xb.shape[0]
+    for q in prange((nb + GATHER_BLOCK - 1) // GATHER_BLOCK):
+        for j in range(q * GATHER_BLOCK, min(nb, (q + 1) * GATHER_BLOCK)):
+            _copy_row(X[perm[start + j]], xb[j])
+            _copy_row(T[perm[start + j]], tb[j])
+
+
+#: gather(net.plan, X, T, perm, start, Xb, Tb): gather_batch, across threads for a
+#: parallel plan
+gather = by_plan("parallel", {True: _gather_batch_parallel, False: gather_batch})
+
+
 @kernel
 def _copy_row(src, dst):
     for c in range(src.shape[0]):
@@ -205,6 +226,10 @@ def _batchnorm_delta(net, buf, l, cap, D):
     bias_view(buf.grads, net, l)[:] = 0
 
 
+#: product(net.plan, a, b, out): out = a · b, split across Numba's threads for parallel
+#: plans (kernels._matmul.matmul_parallel)
+product = by_plan("parallel", {True: matmul_parallel, False: matmul})
+
 #: BatchNorm's forward and backward pass of block l (for plans with BatchNorm)
 batchnorm_epilogue = by_plan("norm", {True: _batchnorm_epilogue, False: None})
 batchnorm_delta = by_plan("norm", {True: _batchnorm_delta, False: None})
@@ -252,7 +277,7 @@ def forward(net, buf, X, cap, mode, step, logits):
     A = X
     for l in range(L):
         Y = output_view(buf.ws, net, cap, l + 1, nb)
-        matmul(weight_view(buf.params, net, l), A, Y)
+        product(net.plan, weight_view(buf.params, net, l), A, Y)
         block_epilogue(net, buf, l, Y, cap, mode, block_activation(net, l, logits))
         if training and l + 1 < L and net.drop[l + 1] > 0.0:
             dropout_input(net.plan, net, Y, l + 1, step)
@@ -313,9 +338,10 @@ def backward(net, buf, X, cap, step):
         block_delta(net, buf, l, cap, nb, step)
         D = delta_view(buf.ws, net, cap, l + 1, nb)
         A_prev = X if l == 0 else output_view(buf.ws, net, cap, l, nb)
-        backprop_weights(D, A_prev, weight_view(buf.grads, net, l))
-        if l > 0:
-            backprop_inputs(weight_view(buf.params, net, l), D, delta_view(buf.ws, net, cap, l, nb))
+        product(net.plan, D, A_prev.T, weight_view(buf.grads, net, l))            # dW = D·Aᵀ
+        if l > 0:                                                                # dX = Wᵀ·D
+            product(net.plan, weight_view(buf.params, net, l).T, D,
+                    delta_view(buf.ws, net, cap, l, nb))
 
 
 @kernel

@@ -29,6 +29,7 @@ import math
 from collections import namedtuple
 
 import numpy as np
+from numba import prange
 
 from ._jit import kernel
 from ._plan import Plan, by_plan
@@ -47,18 +48,22 @@ STATE_VECTORS = {SGD: 1, ADAGRAD: 1, RMSPROP: 1, ADAM: 2, ADAMW: 2, LAMB: 2}
 #: hyperparameters (a, b, c, weight decay): sgd a = momentum, b = nesterov; adagrad
 #: a = eps; rmsprop a = rho, b = eps; adam, adamw, lamb a = beta1, b = beta2, c = eps;
 #: ``schedule`` (kernels._schedules); ``clip`` = (max_norm, max_value), ∞ for none;
-#: ``plan`` (kernels._plan) the kernels it compiles: ``rule`` (the code, Adam's for AdamW)
-#: and ``clip_norm`` (whether max_norm is finite). Built by ``make_update``.
+#: ``plan`` (kernels._plan) the kernels it compiles: ``rule`` (the code, Adam's for AdamW),
+#: ``clip_norm`` (whether max_norm is finite) and ``parallel`` (large segments split
+#: across threads). Built by ``make_update``.
 Update = namedtuple("Update", "code hp schedule clip plan")
 
 NO_CLIP = np.inf
 
 
-def make_update(code, hp, schedule, clip):
-    """The ``Update`` of optimizer ``code`` (float64 arrays hp, schedule, clip)."""
+def make_update(code, hp, schedule, clip, parallel=False):
+    """The ``Update`` of optimizer ``code`` (float64 arrays hp, schedule, clip); with
+    ``parallel`` (a network's ``plan.parallel``) large segments are updated across
+    Numba's threads."""
     rule = ADAM if code == ADAMW else int(code)
     return Update(np.int64(code), hp, schedule, clip,
-                  Plan(rule=rule, clip_norm=bool(math.isfinite(clip[0]))))
+                  Plan(rule=rule, clip_norm=bool(math.isfinite(clip[0])),
+                       parallel=bool(parallel)))
 
 
 @kernel(inline="always")
@@ -218,6 +223,15 @@ def adam_update(params, grads, m, v, step, lr, beta1, beta2, eps, weight_decay, 
                 grad_scale, clip_value):
     """Adam with bias correction at update number step + 1; with weight_decay > 0 the
     decoupled decay of AdamW, p ← (1 − lr λ) p first, on segments with decay = 1."""
+    _adam_pass(SERIAL, params, grads, m, v, step, lr, beta1, beta2, eps, weight_decay, seg,
+               grad_scale, clip_value)
+
+
+@kernel
+def _adam_pass(plan, params, grads, m, v, step, lr, beta1, beta2, eps, weight_decay, seg,
+               grad_scale, clip_value):
+    """adam_update, each segment's elements updated by _adam_segment, or for a parallel
+    ``plan`` by _adam_blocks, across threads."""
     cast = params.dtype.type
     step_size = cast(lr / (1.0 - beta1 ** (step + 1)))
     c2 = cast(1.0 / (1.0 - beta2 ** (step + 1)))
@@ -226,8 +240,28 @@ def adam_update(params, grads, m, v, step, lr, beta1, beta2, eps, weight_decay, 
     for k in range(seg.bounds.shape[0] - 1):
         lo, hi = seg.bounds[k], seg.bounds[k + 1]
         shrink = cast(1.0 - lr * weight_decay * seg.decay[k])
-        _adam_segment(params[lo:hi], grads[lo:hi], m[lo:hi], v[lo:hi], step_size, c2, b1, b1c,
-                      b2, b2c, e, shrink, cast(seg.l1[k]), cast(seg.l2[k]), c, s)
+        adam_segment_pass(plan, params[lo:hi], grads[lo:hi], m[lo:hi], v[lo:hi], step_size, c2,
+                          b1, b1c, b2, b2c, e, shrink, cast(seg.l1[k]), cast(seg.l2[k]), c, s)
+
+
+#: elements per block of an update split across threads: fixed, so that the blocks do
+#: not depend on the thread count (elementwise rules give the same result in any case)
+UPDATE_BLOCK = 1 << 14
+
+
+@kernel(parallel=True)
+def _adam_blocks(p, g, m, v, step_size, c2, b1, b1c, b2, b2c, e, shrink, a1, a2, c, s):
+    """_adam_segment over blocks of UPDATE_BLOCK elements, the blocks across threads
+    (a segment of one or two blocks runs on the calling thread)."""
+    n = p.shape[0]
+    if n <= 2 * UPDATE_BLOCK:
+        _adam_segment(p, g, m, v, step_size, c2, b1, b1c, b2, b2c, e, shrink, a1, a2, c, s)
+        return
+    for q in prange((n + UPDATE_BLOCK - 1) // UPDATE_BLOCK):
+        lo = q * UPDATE_BLOCK
+        hi = min(n, lo + UPDATE_BLOCK)
+        _adam_segment(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], step_size, c2, b1, b1c, b2, b2c,
+                      e, shrink, a1, a2, c, s)
 
 
 @kernel(inline="always")
@@ -274,6 +308,12 @@ def lamb_update(params, grads, m, v, step, lr, beta1, beta2, eps, weight_decay, 
         _lamb_step(p, mk, vk, cast(lr * trust), c1, c2, e, wd)
 
 
+#: the segment pass of Adam by plan: one thread, or blocks across threads
+adam_segment_pass = by_plan("parallel", {False: _adam_segment, True: _adam_blocks})
+#: plans of the serial and the parallel updates (the kernels' constants)
+SERIAL, PARALLEL = Plan(parallel=False), Plan(parallel=True)
+
+
 # The rules with one signature (hp, seg, params, grads, state, step, lr, scale, clip_value):
 
 @kernel
@@ -299,14 +339,24 @@ def _adam_rule(hp, seg, params, grads, state, step, lr, scale, clip_value):
 
 
 @kernel
+def _adam_rule_parallel(hp, seg, params, grads, state, step, lr, scale, clip_value):
+    """_adam_rule with large segments split across threads."""
+    _adam_pass(PARALLEL, params, grads, state[0], state[1], step, lr, hp[0], hp[1], hp[2], hp[3],
+               seg, scale, clip_value)
+
+
+@kernel
 def _lamb_rule(hp, seg, params, grads, state, step, lr, scale, clip_value):
     lamb_update(params, grads, state[0], state[1], step, lr, hp[0], hp[1], hp[2], hp[3], seg,
                 scale, clip_value)
 
 
 #: the optimizer's pass, by the update's plan (compiled for its optimizer only)
-apply_rule = by_plan("rule", {SGD: _sgd_rule, ADAGRAD: _adagrad_rule, RMSPROP: _rmsprop_rule,
-                              ADAM: _adam_rule, LAMB: _lamb_rule})
+apply_rule = by_plan(("rule", "parallel"), {
+    (SGD, False): _sgd_rule, (ADAGRAD, False): _adagrad_rule, (RMSPROP, False): _rmsprop_rule,
+    (ADAM, False): _adam_rule, (LAMB, False): _lamb_rule,
+    (SGD, True): _sgd_rule, (ADAGRAD, True): _adagrad_rule, (RMSPROP, True): _rmsprop_rule,
+    (ADAM, True): _adam_rule_parallel, (LAMB, True): _lamb_rule})
 #: the global-norm clip factor; 1 for plans without max_norm
 norm_clip_factor = by_plan("clip_norm", {True: clip_factor, False: 1.0})
 

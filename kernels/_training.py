@@ -19,7 +19,7 @@ from ._network import (
     delta_view,
     forward,
     forward_backward,
-    gather_batch,
+    gather,
     output_loss,
     output_view,
     target_view,
@@ -55,7 +55,7 @@ def train_batches(X, T, perm, start, stop, batch_size, net, upd, buf, step, tota
         nb = min(batch_size, n - begin)
         Xb = output_view(buf.ws, net, batch_size, 0, nb)
         Tb = target_view(buf.ws, net, batch_size, nb)
-        gather_batch(X, T, perm, begin, Xb, Tb)
+        gather(net.plan, X, T, perm, begin, Xb, Tb)
         loss = forward_backward(net, buf, Xb, Tb, batch_size, np.int64(TRAIN_UPDATE), step)
         total += loss * nb
         correct += correct_predictions(net.plan, output_view(buf.ws, net, batch_size, L, nb), Tb)

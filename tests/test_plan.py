@@ -9,7 +9,7 @@ from numba import njit, typeof
 from numba._dispatcher import compute_fingerprint
 
 from fastnn.kernels._jit import kernel
-from fastnn.kernels._layout import make_network
+from fastnn.kernels._layout import PARALLEL_WEIGHTS, make_network
 from fastnn.kernels._optimizers import ADAM, ADAMW, LAMB, SGD, make_update
 from fastnn.kernels._plan import Plan, by_plan, plan_choices
 
@@ -102,20 +102,29 @@ def test_a_plan_without_a_table_entry_is_an_error():
 
 
 def test_a_network_plan_records_its_kinds():
-    def plan(norm=(0, 0), drop=(0.0, 0.0), loss=0, fused=False):
-        net, _, _ = make_network([3, 4, 2], [1, 0], list(norm), [0.9, 0.9], [1e-5, 1e-5],
+    def plan(norm=(0, 0), drop=(0.0, 0.0), loss=0, fused=False, sizes=(3, 4, 2)):
+        net, _, _ = make_network(list(sizes), [1, 0], list(norm), [0.9, 0.9], [1e-5, 1e-5],
                                  list(drop), [0.0, 0.0], [0.0, 0.0], loss, fused, 7)
         return net.plan
-    assert plan() == Plan(norm=False, dropout=False, loss=0, fused=False)
+    assert plan() == Plan(norm=False, dropout=False, loss=0, fused=False, parallel=False)
+    assert type(plan()) is type(Plan(norm=False, dropout=False, loss=0, fused=False,
+                                     parallel=False))
     assert plan(norm=(0, 1)).norm and not plan(norm=(0, 1)).dropout
     assert plan(drop=(0.0, 0.5)).dropout and not plan(drop=(0.0, 0.5)).norm
-    assert plan(loss=2, fused=True) == Plan(norm=False, dropout=False, loss=2, fused=True)
+    assert plan(loss=2, fused=True) == Plan(norm=False, dropout=False, loss=2, fused=True,
+                                            parallel=False)
+    # the widest layer's weights decide whether the products run across threads
+    assert not plan(sizes=(3, PARALLEL_WEIGHTS // 3 - 1, 2)).parallel
+    assert plan(sizes=(4, PARALLEL_WEIGHTS // 4, 2)).parallel
 
 
 def test_an_update_plan_records_its_rule_and_clipping():
     hp, schedule = np.zeros(4), np.array([0.0, 1e-3, 0, 0, 0, 1.0])
     no_clip, clip = np.array([np.inf, np.inf]), np.array([1.0, np.inf])
-    assert make_update(SGD, hp, schedule, no_clip).plan == Plan(rule=SGD, clip_norm=False)
-    assert make_update(LAMB, hp, schedule, clip).plan == Plan(rule=LAMB, clip_norm=True)
+    assert make_update(SGD, hp, schedule, no_clip).plan == Plan(rule=SGD, clip_norm=False,
+                                                                parallel=False)
+    assert make_update(LAMB, hp, schedule, clip, True).plan == Plan(rule=LAMB, clip_norm=True,
+                                                                    parallel=True)
     adamw = make_update(ADAMW, hp, schedule, np.array([np.inf, 0.5]))
-    assert adamw.plan == Plan(rule=ADAM, clip_norm=False) and adamw.code == ADAMW
+    assert adamw.plan == Plan(rule=ADAM, clip_norm=False, parallel=False)
+    assert adamw.code == ADAMW

@@ -1,7 +1,9 @@
 import subprocess
 import sys
 
+import numba
 import numpy as np
+import pytest
 
 import fastnn
 
@@ -36,3 +38,95 @@ def test_set_num_threads_limits_blas_and_keeps_results_deterministic():
     finally:
         fastnn.set_num_threads(original)
     assert fastnn.get_num_threads() == original
+
+
+def _parallel_model(dtype, n_in=200, hidden=256, norm=False):
+    layers = [fastnn.Dense(n_in, hidden, activation=None if norm else "relu", l2=1e-4)]
+    if norm:
+        layers += [fastnn.BatchNorm(hidden), fastnn.Activation("relu")]
+    layers += [fastnn.Dropout(0.1), fastnn.Dense(hidden, 10, activation="softmax")]
+    return fastnn.Sequential(layers, loss="categorical_crossentropy", dtype=dtype, seed=1)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("norm", [False, True])
+def test_parallel_plan_trains_bitwise_alike_on_one_and_two_threads(dtype, norm):
+    """A network wide enough for the parallel plan (products split across Numba's
+    threads, Adam's large segments in blocks, the gather in blocks) gives the same bits
+    for any thread count; BLAS is back at its thread count after fit."""
+    rng = np.random.default_rng(2)
+    X, y = rng.standard_normal((333, 200)), rng.integers(0, 10, 333)
+    assert _parallel_model(dtype).net.plan.parallel
+    blas_before = fastnn.get_num_threads()
+    results = []
+    original = numba.get_num_threads()
+    try:
+        for threads in (1, 2, 1):
+            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+            model = _parallel_model(dtype, norm=norm)
+            model.fit(X, y, epochs=2, batch_size=96, optimizer=fastnn.AdamW(1e-3), verbose=0)
+            results.append((model.params.copy(), model.stats.copy(), model.predict_proba(X)))
+    finally:
+        numba.set_num_threads(original)
+    for got in results[1:]:
+        for a, b in zip(got, results[0]):
+            np.testing.assert_array_equal(a, b)
+    assert fastnn.get_num_threads() == blas_before
+
+
+def _random_product(rng, m, k, n, dtype, layout):
+    """(a, b, out) of one of the dense layer's three product layouts."""
+    def f(r, c):
+        return np.asfortranarray(rng.standard_normal((r, c)).astype(dtype))
+
+    def c(r, cols):
+        return rng.standard_normal((r, cols)).astype(dtype)
+
+    if layout == "forward":            # Y (F) = W (C) · X (F)
+        return c(m, k), f(k, n), np.zeros((m, n), dtype, order="F")
+    if layout == "weights":            # dW (C) = dZ (F) · Xᵀ (C view of F)
+        return f(m, k), f(n, k).T, np.zeros((m, n), dtype)
+    return c(k, m).T, f(k, n), np.zeros((m, n), dtype, order="F")   # dX = Wᵀ · dZ
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["forward", "weights", "inputs"])
+@pytest.mark.parametrize("shape", [(1, 700, 3001), (257, 333, 129), (1031, 65, 97),
+                                   (64, 1024, 65), (2048, 31, 40)])
+def test_matmul_parallel_against_float64_reference(dtype, layout, shape):
+    from fastnn.kernels._matmul import matmul_parallel
+
+    rng = np.random.default_rng(sum(shape))
+    a, b, out = _random_product(rng, *shape, dtype, layout)
+    out[...] = np.nan
+    matmul_parallel(a, b, out)
+    expected = a.astype(np.float64) @ b.astype(np.float64)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out, expected, rtol=tol, atol=tol * np.sqrt(shape[1]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 16383, 2 * 16384 + 1, 100_003])
+def test_adam_in_blocks_is_adam(dtype, n):
+    """The parallel plan's Adam (large segments in blocks across threads) against the
+    serial one: the same formula per element, to rounding (the two are compiled apart,
+    and LLVM may fuse a multiply-add in one and not the other; for one plan the bits do
+    not depend on the thread count: the training test above)."""
+    from fastnn.kernels._optimizers import PARALLEL, SERIAL, _adam_pass
+    from fastnn.kernels._layout import Segments
+
+    rng = np.random.default_rng(n)
+    cut = n // 3
+    seg = Segments(np.array([0, cut, n]), np.array([0.0, 1e-3]), np.array([1e-2, 0.0]),
+                   np.array([1.0, 0.0]))
+    runs = []
+    for plan in (SERIAL, PARALLEL):
+        rng = np.random.default_rng(n)     # the same vectors for both
+        p, g = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
+        m, v = np.zeros(n, dtype), np.zeros(n, dtype)
+        for step in range(3):
+            _adam_pass(plan, p, g, m, v, step, 1e-3, 0.9, 0.999, 1e-8, 0.01, seg, 0.7, 0.5)
+        runs.append((p, m, v))
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    for a, b in zip(*runs):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
