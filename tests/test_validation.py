@@ -203,3 +203,38 @@ def test_single_sample_steps_with_batchnorm_are_rejected():
     np.testing.assert_array_equal(model.stats, stats)
     np.testing.assert_array_equal(model.grads, grads)
     assert model.predict(X[:1]).shape == (1,)   # inference on one sample is fine
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_the_finiteness_scan_finds_every_nan_and_inf_without_a_copy(dtype, order):
+    """fit's scan of X is compiled and parallel, in blocks of 65536 elements: a bad value
+    at either end of a block, or of the array, is found, and checking a float32 or
+    float64 array of the model's dtype allocates nothing proportional to it (NumPy's
+    isfinite(X).all() built a boolean array a quarter of a float32 X)."""
+    import tracemalloc
+
+    from fastnn.validation import check_features
+
+    rng = np.random.default_rng(3)
+    X = np.asarray(rng.standard_normal((70_001, 3)).astype(dtype), order=order)
+    check_features(X[:5], 3, dtype)     # compile (or load) the scan outside the measurement
+    tracemalloc.start()
+    try:
+        checked = check_features(X, 3, dtype)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    if order == "C":      # (an F-ordered X is copied to the C order the kernels read)
+        assert peak < X.nbytes / 200, peak
+    assert checked.flags.c_contiguous
+    for position in (0, 65_535, 65_536, 131_071, X.size - 1):
+        for bad in (np.nan, np.inf, -np.inf):
+            Y = X.copy(order="K")
+            Y.ravel(order="K")[position] = bad        # a view: Y is contiguous
+            with pytest.raises(ValueError, match="X contains NaN or infinity"):
+                fastnn.validation._finite(Y, "X")
+    strided = np.asarray(rng.standard_normal((500, 8)), dtype=dtype)[:, ::2]
+    strided[499, 3] = np.inf
+    with pytest.raises(ValueError, match="S contains NaN"):
+        fastnn.validation._finite(strided, "S")

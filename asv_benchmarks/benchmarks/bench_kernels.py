@@ -164,3 +164,64 @@ class Remedies:
 
     def time_dropout_relu_backward(self, n):
         dropout.dropout_activation_backward(activations.RELU, self.Z, self.D, 0.2, self.start)
+
+
+class ParallelTwins:
+    """The parallel plan's kernels against their serial twins, BLAS held at one thread
+    for both (as fastnn.threads.one_pool holds it; a BLAS pool spinning from a threaded
+    call would stall the parallel regions that follow): the three products (m x k x n:
+    outputs, inputs, batch), Adam over a flat vector, the minibatch gather."""
+    params = (["serial", "parallel"], ["forward", "weights", "inputs", "adam", "gather"],
+              ["mnist", "wide"])
+    param_names = ["path", "kernel", "size"]
+    SHAPES = {"mnist": (256, 784, 128), "wide": (2048, 2048, 512)}
+
+    def setup(self, path, kernel, size):
+        from threadpoolctl import threadpool_limits
+
+        import scipy.linalg.cython_blas  # noqa: F401  (loaded before it is limited)
+        from fastnn.kernels import _network as network
+        from fastnn.kernels._matmul import matmul_parallel
+
+        parallel = path == "parallel"
+        self.limits = threadpool_limits(1, user_api="blas")
+        m, k, n = self.SHAPES[size]
+        W, X, D, dW, dX = _operands(m, k, n)
+        product = matmul_parallel if parallel else matmul
+        rng = np.random.default_rng(0)
+        if kernel in ("forward", "weights", "inputs"):
+            self.call = {"forward": lambda: product(W, X, D),
+                         "weights": lambda: product(D, X.T, dW),
+                         "inputs": lambda: product(W.T, D, dX)}[kernel]
+        elif kernel == "adam":
+            count = m * k
+            p, g = rng.standard_normal(count, dtype=np.float32), rng.standard_normal(
+                count, dtype=np.float32)
+            mom, vel = np.zeros(count, np.float32), np.zeros(count, np.float32)
+            seg = Segments(np.array([0, count], dtype=np.int64), np.zeros(1), np.zeros(1),
+                           np.ones(1))
+            plan = optimizers.PARALLEL if parallel else optimizers.SERIAL
+            self.call = lambda: optimizers._adam_pass(plan, p, g, mom, vel, 3, 1e-3, 0.9, 0.999,
+                                                      1e-8, 0.0, seg, 1.0, np.inf)
+        else:
+            data = rng.standard_normal((4 * n, k), dtype=np.float32)
+            targets = rng.standard_normal((4 * n, 1), dtype=np.float32)
+            perm = rng.permutation(4 * n).astype(np.int64)
+            Xb, Tb = np.empty((k, n), np.float32, order="F"), np.empty((1, n), np.float32,
+                                                                        order="F")
+            gather = network._gather_batch_parallel if parallel else network.gather_batch
+            self.call = lambda: gather(data, targets, perm, 0, Xb, Tb)
+        self.call()
+
+    def teardown(self, path, kernel, size):
+        self.limits.restore_original_limits()
+
+    def time_kernel(self, path, kernel, size):
+        self.call()
+
+
+def _operands(m, k, n):
+    """W (m, k), X (k, n), D (m, n), dW (m, k), dX (k, n) in the dense layer's layouts."""
+    rng = np.random.default_rng(0)
+    return (rng.standard_normal((m, k), dtype=np.float32), fmat(rng, k, n), fmat(rng, m, n),
+            np.empty((m, k), np.float32), fmat(rng, k, n))

@@ -2,7 +2,8 @@
 its own compiled loop over an epoch's minibatches (µs per step, best of ``repeats``).
 
     epoch          train_batches over a whole epoch as fit runs it (shuffled order), for the total
-    products       the step's 8 matrix products through matmul (loops or BLAS)
+    products       the step's 8 matrix products as the model's plan runs them (matmul:
+                   loops or BLAS; a parallel plan: matmul_parallel across threads)
     floor          the same products through BLAS alone (the GEMM floor)
     gather         copying the shuffled minibatch into the workspace
     epilogues      bias + activation after each forward product (BatchNorm's training
@@ -16,9 +17,14 @@ its own compiled loop over an epoch's minibatches (µs per step, best of ``repea
     update         the optimizer (Adam; AdamW for regularized workloads), unclipped
 
 A part timed alone runs with warmer caches than inside the step, so the parts add up
-to about the epoch, not exactly. ``--remedies`` instead times whole steps of a workload
-with each remedy of its regularized form alone (BatchNorm, Dropout, AdamW, clip_norm),
-none and all: what each adds per step.
+to about the epoch, not exactly. Everything runs as ``fit`` runs it: the plan's
+kernels (parallel ones for a parallel plan), BLAS held at one thread for a parallel
+plan (fastnn.threads.one_pool). ``--threads 1,2`` times every part at each thread count
+and prints each part's parallel fraction p (Amdahl: t(N) = t(1)·(1 − p + p/N), from
+t(1) and t(2)) and the step time the parts predict at 16 and 64 threads.
+``--remedies`` instead times whole steps of a workload with each remedy of its
+regularized form alone (BatchNorm, Dropout, AdamW, clip_norm), none and all: what each
+adds per step.
 """
 import argparse
 import time
@@ -32,15 +38,16 @@ from fastnn.bench.workloads import (CLIP_NORM, DROPOUT, LR, WEIGHT_DECAY, WORKLO
                                     data, fit_options, steps)
 from fastnn.optimizers import check_clip
 from fastnn.kernels import _dropout as dropout, _network as network, _optimizers as optimizers
-from fastnn.kernels._matmul import matmul, matmul_blas
+from fastnn.kernels._matmul import matmul, matmul_blas, matmul_parallel
+from fastnn.threads import one_pool
 from fastnn.kernels._training import train_batches
 
 
 @njit
 def _gather(n, X, T, perm, nb, ws, net):
     for i in range(n):
-        network.gather_batch(X, T, perm, i * nb, network.output_view(ws, net, nb, 0, nb),
-                             network.target_view(ws, net, nb, nb))
+        network.gather(net.plan, X, T, perm, i * nb, network.output_view(ws, net, nb, 0, nb),
+                       network.target_view(ws, net, nb, nb))
 
 
 @njit
@@ -118,8 +125,10 @@ def breakdown(name, repeats=5):
     perm = np.random.default_rng(1).permutation(X.shape[0]).astype(np.int64)
     n, nb = steps(w), w.batch
     operands = product_operands(w)
-    products, floor = step_products(matmul), step_products(matmul_blas)
-    rule, unclipped = opt.update_rule(clip), opt.update_rule()
+    parallel = bool(net.plan.parallel)
+    products = step_products(matmul_parallel if parallel else matmul)
+    floor = step_products(matmul_blas)
+    rule, unclipped = opt.update_rule(clip, parallel), opt.update_rule(None, parallel)
     parts = {
         "epoch": lambda: train_batches(X, T, perm, 0, X.shape[0], nb, net, rule, buf, 1, 0.0, 0),
         "products": lambda: products(*operands, n),
@@ -134,7 +143,24 @@ def breakdown(name, repeats=5):
     if w.regularized:
         parts["dropout"] = lambda: _dropouts(n, net, buf.ws, nb)
         parts["clip"] = lambda: _clip(n, buf.params, buf.grads, net.seg, *clip)
-    return {part: min(timed(run, repeats)) / n * 1e6 for part, run in parts.items()}
+    times = {}
+    for part, run in parts.items():
+        if part == "floor":      # the floor's products run on BLAS's own threads
+            times[part] = min(timed(run, repeats)) / n * 1e6
+            continue
+        with one_pool(net):
+            times[part] = min(timed(run, repeats)) / n * 1e6
+    return times
+
+
+def amdahl(one, two, threads=(16, 64)):
+    """{part: (p, {N: µs at N threads})} from µs per step at 1 and 2 threads: p, the
+    parallel fraction, from t(2) = t(1)(1 − p/2), clamped to [0, 1]."""
+    model = {}
+    for part, t1 in one.items():
+        p = min(1.0, max(0.0, 2.0 * (1.0 - two[part] / t1))) if t1 > 0 else 0.0
+        model[part] = (p, {N: t1 * (1.0 - p + p / N) for N in threads})
+    return model
 
 
 #: the remedies of a regularized workload, one at a time and all together:
@@ -172,6 +198,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--remedies", action="store_true",
                         help="instead: ms/step with each remedy of mnist-regularized alone")
+    parser.add_argument("--threads", default=None,
+                        help="'1,2': every part at 1 and 2 threads, and the Amdahl model")
     args = parser.parse_args(argv)
     if args.remedies:
         for name in (args.workloads or "mnist").split(","):
@@ -180,7 +208,35 @@ def main(argv=None):
                 extra = ms - times["none"]
                 print(f"{name:<7}{variant:<11}{ms:9.4f} ms/step  {extra * 1e3:+8.1f} µs")
         return 0
-    for name in (args.workloads or "bike,mnist,mnist-regularized").split(","):
+    names = (args.workloads or "bike,mnist,mnist-regularized").split(",")
+    if args.threads:
+        return _threads_table(names, args.repeats)
+    for name in names:
         for part, us in breakdown(name, args.repeats).items():
             print(f"{name:<18}{part:<12}{us:10.2f} µs/step")
+    return 0
+
+
+def _threads_table(names, repeats):
+    original = fastnn.get_num_threads()
+    try:
+        for name in names:
+            fastnn.set_num_threads(1)
+            one = breakdown(name, repeats)
+            fastnn.set_num_threads(2)
+            two = breakdown(name, repeats)
+            model = amdahl(one, two)
+            print(f"{name}: µs per step at 1 and 2 threads, parallel fraction p, Amdahl at "
+                  f"16 and 64 threads")
+            for part in one:
+                p, at = model[part]
+                print(f"  {part:<12}{one[part]:11.1f}{two[part]:11.1f}   p {p:4.2f}"
+                      f"{at[16]:11.1f}{at[64]:11.1f}")
+            parts = [k for k in one if k not in ("epoch", "floor")]
+            for N in (1, 2, 16, 64):
+                total = sum(one[k] if N == 1 else two[k] if N == 2 else model[k][1][N]
+                            for k in parts)
+                print(f"  sum of the parts at {N:>2} threads: {total:11.1f} µs/step")
+    finally:
+        fastnn.set_num_threads(original)
     return 0

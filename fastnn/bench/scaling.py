@@ -1,6 +1,6 @@
 """Threads, precision and start-up, each run in fresh processes, rounds alternating:
 
-    threads   ms/step with fastnn.set_num_threads(1) and (2) on bike and wide
+    threads   ms/step with fastnn.set_num_threads(1) and (2) on bike, mnist and wide
     float64   ms/step in float64 against float32 on mnist and wide
     start-up  with a warm kernel cache: first epoch's seconds minus the second's
 
@@ -40,7 +40,7 @@ def measure(rounds):
         runs.setdefault(key, []).append(value)
 
     for _ in range(rounds):
-        for name in ("bike", "wide"):
+        for name in ("bike", "mnist", "wide"):
             for threads in (1, 2):
                 add(f"{name} {threads} thread(s) ms/step",
                     min(fresh(name, threads)[1:]) / steps(WORKLOADS[name]) * 1e3)
@@ -68,7 +68,7 @@ def main(argv=None):
     med = {key: statistics.median(values) for key, values in runs.items()}
     for key, values in runs.items():
         print(f"{key:<32}{med[key]:10.4f}   rounds {' '.join(f'{v:.4f}' for v in values)}")
-    for name in ("bike", "wide"):
+    for name in ("bike", "mnist", "wide"):
         speedup = med[f"{name} 1 thread(s) ms/step"] / med[f"{name} 2 thread(s) ms/step"]
         print(f"2 threads / 1 thread speed-up, {name}: {speedup:.2f}x")
     for name in ("mnist", "wide"):
