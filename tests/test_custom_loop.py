@@ -1,7 +1,6 @@
 """The kernel library in a loop of one's own (scripts/custom_loop.py): with fastnn's MSE
 kernel in place of the user's loss it trains bitwise as ``model.fit``; the public
 surface is what the README lists; ``check_layout`` names what is wrong."""
-import importlib.util
 import os
 
 import numpy as np
@@ -10,15 +9,9 @@ import pytest
 import fastnn
 from fastnn import kernels as K
 
-_SCRIPT = os.path.join(os.path.dirname(__file__), os.pardir, "scripts", "custom_loop.py")
-
-
 @pytest.fixture(scope="module")
-def custom_loop():
-    spec = importlib.util.spec_from_file_location("custom_loop", _SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def custom_loop(script):
+    return script("custom_loop")
 
 
 def _model(seed, dtype, norm, drop):

@@ -27,6 +27,7 @@ Checking: ``check_layout`` takes the same arguments as the CPU's, device arrays 
 place of NumPy arrays; unchecked calls with wrong shapes are undefined behaviour here
 too.
 """
+from .. import __all__ as _host_names
 from .._activations import ACTIVATIONS
 from .._losses import LOSSES
 from .._layout import Network, Segments
@@ -57,36 +58,8 @@ from ._random import keep_mask, stream
 from ._schedules import host_learning_rate, learning_rate
 from ._training import infer_batches, train_batches
 
-__all__ = [
-    # codes and modes
-    "ACTIVATIONS", "LOSSES", "OPTIMIZERS", "STATE_VECTORS", "INFER", "TRAIN", "TRAIN_UPDATE",
-    # dense
-    "dense_forward", "dense_backward", "backprop_delta", "backprop_weights", "backprop_inputs",
-    "matmul",
-    # activations
-    "activation_forward", "bias_activation_forward", "derivative_inplace",
-    "activation_backward", "activation_backward_bias", "softmax_jvp", "row_sum",
-    # losses
-    "mse", "binary_crossentropy", "categorical_crossentropy", "softmax_cross_entropy",
-    "sigmoid_binary_cross_entropy", "loss_value_and_grad", "count_correct",
-    # optimizers
-    "sgd_update", "adagrad_update", "rmsprop_update", "adam_update", "lamb_update",
-    "optimizer_update", "Update", "add_penalty_grad", "grad_norm", "clip_factor",
-    "learning_rate",
-    # remedies
-    "batchnorm_forward", "batchnorm_backward", "batchnorm_inference", "batch_moments",
-    "update_running", "dropout_forward", "dropout_backward", "dropout_activation_backward",
-    "keep_mask", "stream",
-    # networks
-    "Network", "Segments", "Buffers", "weight_view", "bias_view", "gamma_view", "beta_view",
-    "running_mean_view", "running_var_view", "output_view", "target_view", "delta_view",
-    "workspace_size", "gather_batch", "forward", "backward", "forward_backward",
-    "train_batches", "infer_batches",
-    # checking
-    "check_layout",
-    # the device's own
-    "to_device", "update_to_device", "copy_to_host", "acc_size", "scratch_view",
-    "host_learning_rate", "fill", "configure", "available", "require_cuda",
-]
 #: the names only here (every name of fastnn.kernels.__all__ has its twin here)
-CUDA_ONLY = __all__[__all__.index("to_device"):]
+CUDA_ONLY = ["to_device", "update_to_device", "copy_to_host", "acc_size", "scratch_view",
+             "host_learning_rate", "fill", "configure", "available", "require_cuda"]
+#: fastnn.kernels' public names, in its groups, then the device's own
+__all__ = _host_names + CUDA_ONLY

@@ -1,9 +1,7 @@
 """fastnn.kernels.cuda's network surface against fastnn.kernels on the simulator: the
 same names and argument order, the passes and loops giving the CPU's results on the
 same buffers, a custom loop of the user's own on the device, and check_layout."""
-import importlib.util
 import inspect
-import os
 
 import numpy as np
 import pytest
@@ -147,16 +145,9 @@ def test_train_and_infer_batches_match_the_cpu(case, dtype):
     np.testing.assert_allclose(device_out.copy_to_host(), out, rtol=tol, atol=tol)
 
 
-_SCRIPT = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "scripts",
-                       "custom_loop_cuda.py")
-
-
 @pytest.fixture(scope="module")
-def custom_loop_cuda():
-    spec = importlib.util.spec_from_file_location("custom_loop_cuda", _SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def custom_loop_cuda(script):
+    return script("custom_loop_cuda")
 
 
 def device_mse(Y, T, G, total, weight):
@@ -171,7 +162,9 @@ def device_mse(Y, T, G, total, weight):
 def test_the_custom_device_loop_with_the_mse_kernel_is_train_batches(custom_loop_cuda, case,
                                                                      dtype):
     """scripts/custom_loop_cuda.py's epoch with fastnn's MSE in place of the user's loss
-    takes exactly train_batches' steps (the same kernels in the same order)."""
+    takes train_batches' steps (the same kernels in the same order): equal to rounding,
+    since the device's sums (the clip norm, BatchNorm's) are atomic adds, whose order
+    varies from run to run on a GPU as on the simulator."""
     m = model(dtype, seed=5, **CASES[case])
     n, batch_size = 17, 5
     X, T = data(m, n)
@@ -192,9 +185,12 @@ def test_the_custom_device_loop_with_the_mse_kernel_is_train_batches(custom_loop
                 step = custom_loop_cuda.epoch(Xd, Td, perm, batch_size, net, buf, upd, step,
                                               device_mse, total)
         results[name] = (buf.params.copy_to_host(), buf.stats.copy_to_host(), step)
-    np.testing.assert_array_equal(results["custom loop"][0], results["train_batches"][0])
+    tol = TOL[dtype]
+    np.testing.assert_allclose(results["custom loop"][0], results["train_batches"][0],
+                               rtol=tol, atol=tol)
     if m.stats.size:   # (without BatchNorm, stats is an unused placeholder)
-        np.testing.assert_array_equal(results["custom loop"][1], results["train_batches"][1])
+        np.testing.assert_allclose(results["custom loop"][1], results["train_batches"][1],
+                                   rtol=tol, atol=tol)
     assert results["custom loop"][2] == results["train_batches"][2] == 12
 
 
