@@ -4,7 +4,7 @@ A Numba parallel region started right after a threaded BLAS call waits on the BL
 pool's spinning threads (DESIGN.md, "Thread pools fight": 8 ms instead of 0.5 ms per
 step). So the two pools never run together: a network with a parallel plan
 (``net.plan.parallel``: its widest layer has kernels._layout.PARALLEL_WEIGHTS weights)
-splits its products across Numba's threads in row blocks, each block one
+splits its products across Numba's threads, one block per thread, each block one
 single-threaded BLAS call (kernels._matmul.matmul_parallel), and ``one_pool(net)``
 holds BLAS at one thread while its kernels run, restoring it after. Smaller networks
 run serial kernels and BLAS's own threads, as before. ``set_num_threads`` sets both.

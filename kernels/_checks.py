@@ -85,9 +85,7 @@ def check_arrays(kind, net, buf, batch_size, X, T, perm, upd, acc_length):
     _flat(kind, buf.grads, "buf.grads", n_params, dtype)
     norm_blocks = [l for l in range(len(net.acts)) if net.norm[l]]
     n_stats = max([int(net.r_off[l]) + 2 * int(net.sizes[l + 1]) for l in norm_blocks] or [0])
-    if n_stats or not kind.is_array(buf.stats) or buf.stats.ndim != 1 or \
-            buf.stats.shape[0] > 1:   # no statistics: any 1-element placeholder will do
-        _flat(kind, buf.stats, "buf.stats", n_stats, dtype)
+    _flat(kind, buf.stats, "buf.stats", n_stats, dtype)
     _flat(kind, buf.ws, "buf.ws", int(workspace_size.py_func(net, batch_size)), dtype,
           at_least=True)
     _flat(kind, buf.acc, "buf.acc", acc_length(net), np.float64, at_least=True)

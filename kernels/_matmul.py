@@ -142,51 +142,57 @@ _xxgemm = types.ExternalFunction("numba_xxgemm", types.intc(
     types.char, types.char, types.char, types.intp, types.intp, types.intp, types.voidptr,
     types.voidptr, types.intp, types.voidptr, types.intp, types.voidptr, types.voidptr,
     types.intp))
-_SCALARS = {np.dtype(t): (np.ones(1, t), np.zeros(1, t), ord("s" if t == np.float32 else "d"))
-            for t in (np.float32, np.float64)}
-
-
-def _gemm_operand(X):  # pragma: no cover - replaced by the overload
-    raise NotImplementedError
-
 
 #: BLAS's trans arguments as the bytes it reads (ord() inside a kernel would compile
 #: Numba's string functions)
 _NO_TRANSPOSE, _TRANSPOSE = np.int8(ord("n")), np.int8(ord("t"))
 
 
-@internal_overload(_gemm_operand)
-def _gemm_operand_impl(X):
-    """(trans, ld) that make BLAS's column-major view of the contiguous X read Xᵀ."""
-    if X.layout == "C":
-        return lambda X: (_NO_TRANSPOSE, max(1, X.shape[1]))
-    if X.layout == "F":
-        return lambda X: (_TRANSPOSE, max(1, X.shape[0]))
-    return None
+@kernel(inline="always")
+def _strided_operand(X):
+    """(trans, ld) with which BLAS's column-major view of the row- or column-major
+    strided X reads Xᵀ (X may be a block of a contiguous matrix)."""
+    item = X.itemsize
+    if X.shape[1] == 1 or X.strides[1] == item:         # rows contiguous
+        return _NO_TRANSPOSE, max(X.shape[1], X.strides[0] // item, 1)
+    return _TRANSPOSE, max(X.shape[0], X.strides[1] // item, 1)
 
 
-def _gemm_scalars(C):  # pragma: no cover - replaced by the overload
+def _gemm_kind(C):  # pragma: no cover - replaced by the overload
     raise NotImplementedError
 
 
-@internal_overload(_gemm_scalars)
-def _gemm_scalars_impl(C):
-    """(kind, 1, 0) of C's dtype, the scalars as one-element global arrays."""
-    one, zero, kind = _SCALARS[np.dtype(str(C.dtype))]
-    return lambda C: (np.int8(kind), one, zero)
+@internal_overload(_gemm_kind)
+def _gemm_kind_impl(C):
+    """BLAS's kind byte ('s' or 'd') of C's dtype."""
+    kind = np.int8(ord("s" if str(C.dtype) == "float32" else "d"))
+    return lambda C: kind
+
+
+@intrinsic
+def _pointer_to(typingctx, value):
+    """A pointer to a copy of the scalar ``value`` on the calling function's stack (BLAS
+    takes alpha and beta by pointer; global arrays of them would make the code of a
+    parallel region calling BLAS uncacheable)."""
+    def codegen(context, builder, sig, args):
+        slot = cgutils.alloca_once_value(builder, args[0])
+        return builder.bitcast(slot, cgutils.voidptr_t)
+    return types.voidptr(value), codegen
 
 
 @kernel
 def _blas_gemm(A, B, C):
-    """C = A · B by BLAS gemm: C C-ordered (M × N), A and B C- or F-ordered, computed as
-    the column-major Cᵀ = Bᵀ · Aᵀ."""
+    """C = A · B by BLAS gemm, computed as the column-major Cᵀ = Bᵀ · Aᵀ: C row-major, A
+    and B row- or column-major, each with any leading dimension (a contiguous matrix, or
+    a block of one: matmul_parallel's)."""
     M, K = A.shape
     N = B.shape[1]
-    ta, lda = _gemm_operand(A)
-    tb, ldb = _gemm_operand(B)
-    kind, one, zero = _gemm_scalars(C)
-    if _xxgemm(kind, tb, ta, N, M, K, one.ctypes, B.ctypes, ldb, A.ctypes, lda, zero.ctypes,
-               C.ctypes, max(1, N)) != 0:   # -1: no BLAS (SciPy's) could be loaded
+    ta, lda = _strided_operand(A)
+    tb, ldb = _strided_operand(B)
+    kind = _gemm_kind(C)
+    one, zero = _pointer_to(C.dtype.type(1)), _pointer_to(C.dtype.type(0))
+    if _xxgemm(kind, tb, ta, N, M, K, one, B.ctypes, ldb, A.ctypes, lda, zero,
+               C.ctypes, max(N, C.strides[0] // C.itemsize, 1)) != 0:   # -1: no BLAS
         raise RuntimeError("BLAS gemm unavailable: fastnn needs SciPy's BLAS")
 
 
@@ -257,53 +263,6 @@ PARALLEL_WORK = 1 << 18
 _num_threads = types.ExternalFunction("get_num_threads", types.intc())
 
 
-@kernel(inline="always")
-def _strided_operand(X):
-    """(trans, ld) with which BLAS's column-major view of the row- or column-major
-    strided X reads Xᵀ (X may be a block of a contiguous matrix)."""
-    item = X.itemsize
-    if X.shape[1] == 1 or X.strides[1] == item:         # rows contiguous
-        return _NO_TRANSPOSE, max(X.shape[1], X.strides[0] // item, 1)
-    return _TRANSPOSE, max(X.shape[0], X.strides[1] // item, 1)
-
-
-def _gemm_kind(C):  # pragma: no cover - replaced by the overload
-    raise NotImplementedError
-
-
-@internal_overload(_gemm_kind)
-def _gemm_kind_impl(C):
-    """BLAS's kind byte ('s' or 'd') of C's dtype."""
-    kind = np.int8(_SCALARS[np.dtype(str(C.dtype))][2])
-    return lambda C: kind
-
-
-@intrinsic
-def _pointer_to(typingctx, value):
-    """A pointer to a copy of the scalar ``value`` on the calling function's stack (BLAS
-    takes alpha and beta by pointer; global arrays would make a parallel region's code
-    uncacheable)."""
-    def codegen(context, builder, sig, args):
-        slot = cgutils.alloca_once_value(builder, args[0])
-        return builder.bitcast(slot, cgutils.voidptr_t)
-    return types.voidptr(value), codegen
-
-
-@kernel
-def _blas_gemm_strided(A, B, C):
-    """C = A · B by BLAS gemm, each matrix row- or column-major with any leading
-    dimension (C row-major)."""
-    M, K = A.shape
-    N = B.shape[1]
-    ta, lda = _strided_operand(A)
-    tb, ldb = _strided_operand(B)
-    kind = _gemm_kind(C)
-    one, zero = _pointer_to(C.dtype.type(1)), _pointer_to(C.dtype.type(0))
-    if _xxgemm(kind, tb, ta, N, M, K, one, B.ctypes, ldb, A.ctypes, lda, zero,
-               C.ctypes, max(N, C.strides[0] // C.itemsize, 1)) != 0:
-        raise RuntimeError("BLAS gemm unavailable: fastnn needs SciPy's BLAS")
-
-
 @kernel(parallel=True)
 def _blocks(A, B, C, blocks, by_rows):
     """C = A · B as ``blocks`` products, one per thread: of row blocks of A and C, or of
@@ -317,9 +276,9 @@ def _blocks(A, B, C, blocks, by_rows):
         hi = min(extent, lo + size)
         if hi > lo:
             if by_rows:
-                _blas_gemm_strided(any_layout(A)[lo:hi], B, any_layout(C)[lo:hi])
+                _blas_gemm(any_layout(A)[lo:hi], B, any_layout(C)[lo:hi])
             else:
-                _blas_gemm_strided(A, any_layout(B)[:, lo:hi], any_layout(C)[:, lo:hi])
+                _blas_gemm(A, any_layout(B)[:, lo:hi], any_layout(C)[:, lo:hi])
 
 
 @kernel

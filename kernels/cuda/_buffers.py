@@ -61,7 +61,7 @@ def to_device(net, buf):
     return device_net, Buffers(
         cuda.to_device(buf.params), cuda.device_array(buf.params.shape[0], dtype=dtype),
         cuda.to_device(buf.state),
-        cuda.to_device(buf.stats) if buf.stats.size else cuda.device_array(1, dtype=dtype),
+        cuda.to_device(buf.stats),
         cuda.device_array(buf.ws.shape[0], dtype=dtype),
         cuda.device_array(acc_size(net), dtype=np.float64))
 

@@ -188,9 +188,8 @@ def test_the_custom_device_loop_with_the_mse_kernel_is_train_batches(custom_loop
     tol = TOL[dtype]
     np.testing.assert_allclose(results["custom loop"][0], results["train_batches"][0],
                                rtol=tol, atol=tol)
-    if m.stats.size:   # (without BatchNorm, stats is an unused placeholder)
-        np.testing.assert_allclose(results["custom loop"][1], results["train_batches"][1],
-                                   rtol=tol, atol=tol)
+    np.testing.assert_allclose(results["custom loop"][1], results["train_batches"][1],
+                               rtol=tol, atol=tol)
     assert results["custom loop"][2] == results["train_batches"][2] == 12
 
 
