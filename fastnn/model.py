@@ -281,7 +281,7 @@ class Sequential:
             return device.forward(self, X, cap)
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         no_targets = np.empty((0, self.n_outputs), dtype=self.dtype)
-        with one_pool(self.net):
+        with one_pool(self.net, cap):
             training.infer_batches(X, no_targets, out, self.net, self._buffers(cap), cap)
         return out
 
@@ -319,7 +319,7 @@ class Sequential:
 
             return device.evaluate(self, X, T, cap)
         no_outputs = np.empty((0, self.n_outputs), dtype=self.dtype)
-        with one_pool(self.net):
+        with one_pool(self.net, cap):
             return training.infer_batches(X, T, no_outputs, self.net, self._buffers(cap), cap)
 
     def _metrics(self, total, correct, n):
@@ -348,7 +348,7 @@ class Sequential:
         step = _check_step(step)
         self._check_batch_statistics(X.shape[0], X.shape[0], "X")
         buf = self._buffers(X.shape[0])
-        with one_pool(self.net):
+        with one_pool(self.net, X.shape[0]):
             loss = training.batch_loss_and_grad(X, T, self.net, buf, step)
         return loss + add_penalty_grad(self.params, self.grads, self.net.seg)
 
@@ -375,7 +375,7 @@ class Sequential:
         n = X.shape[0]
         self._check_batch_statistics(n, n, "X")
         buf = self._buffers(n, optimizer.bind(self))
-        with one_pool(self.net):
+        with one_pool(self.net, n):
             loss, _, optimizer.steps = training.train_batches(
                 X, T, np.arange(n), 0, n, n, self.net,
                 optimizer.update_rule(clip, self.net.plan.parallel), buf,
@@ -532,7 +532,7 @@ class Sequential:
             while done < n and not run.stopped:
                 stop = min(n, done + run.sizer.steps * batch_size)
                 chunk_began = time.perf_counter()
-                with one_pool(self.net):
+                with one_pool(self.net, batch_size):
                     total, correct, optimizer.steps = training.train_batches(
                         X, T, perm, done, stop, batch_size, self.net, optimizer.refresh(rule),
                         buf, optimizer.steps, total, correct)

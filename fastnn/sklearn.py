@@ -42,7 +42,7 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPRegressor as _SklearnMLPRegressor
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state, shuffle
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
@@ -248,7 +248,7 @@ class _MLP(BaseEstimator):
         order = np.arange(X.shape[0])
 
         def scikit_learn_order(perm):
-            order[:] = shuffle(order, random_state=rng)
+            rng.shuffle(order)   # sklearn.utils.shuffle's draws and result, without its checks
             perm[:] = order
 
         def end_of_epoch(epoch, logs):

@@ -5,9 +5,10 @@ pool's spinning threads (DESIGN.md, "Thread pools fight": 8 ms instead of 0.5 ms
 step). So the two pools never run together: a network with a parallel plan
 (``net.plan.parallel``: its widest layer has kernels._layout.PARALLEL_WEIGHTS weights)
 splits its products across Numba's threads, one block per thread, each block one
-single-threaded BLAS call (kernels._matmul.matmul_parallel), and ``one_pool(net)``
-holds BLAS at one thread while its kernels run, restoring it after. Smaller networks
-run serial kernels and BLAS's own threads, as before. ``set_num_threads`` sets both.
+single-threaded BLAS call (kernels._matmul.matmul_parallel), and ``one_pool`` holds
+BLAS at one thread while its kernels run, restoring it after. A serial plan's step is
+held at one BLAS thread too, unless its largest product is big enough for BLAS's own
+threads to pay (BLAS_THREADS_WORK). ``set_num_threads`` sets both pools.
 """
 import contextlib
 
@@ -37,15 +38,35 @@ def _blas_controllers():
     return _blas_pools
 
 
+#: m·k·n below which OpenBLAS runs a product on one thread anyway (its SMP threshold):
+#: nothing to hold
+BLAS_SINGLE_WORK = 1 << 18
+#: m·k·n of a serial plan's largest product from which BLAS's own threads pay. Measured
+#: (2 cores, fresh process per case, ms per step, BLAS threads vs one): 56-64-64-1 at
+#: batch 200 (0.82 M) 0.21 vs 0.11, at 1024 (4.2 M) 0.76 vs 0.63; 64-100-10 at 200 0.25 vs
+#: 0.15; 100-128-128-10 at 200 (3.3 M) 0.48 vs 0.47, at 1024 (16.8 M) 1.85 vs 2.35.
+BLAS_THREADS_WORK = 1 << 23
+
+
+def largest_product(net, batch_size):
+    """m·k·n of the largest matrix product in a step of ``batch_size`` samples: the widest
+    layer's weights times the batch."""
+    sizes = net.sizes.tolist()
+    return batch_size * max(a * b for a, b in zip(sizes, sizes[1:]))
+
+
 @contextlib.contextmanager
-def one_pool(net):
-    """While the kernels of ``net`` (a kernels.Network) run: for a parallel plan, BLAS at
-    one thread (its products are split across Numba's threads), restored on exit; for
-    a serial plan, nothing. Wrap a custom loop's compiled call of a parallel network in
-    it too."""
+def one_pool(net, batch_size):
+    """While the kernels of ``net`` (a kernels.Network) run on batches of ``batch_size``
+    samples: BLAS held at one thread, restored on exit — for a parallel plan always (its
+    products are split across Numba's threads); for a serial plan unless its largest
+    product is below BLAS_SINGLE_WORK (one thread anyway) or from BLAS_THREADS_WORK on
+    (BLAS's threads pay). Wrap a custom loop's compiled call in it too."""
     if not net.plan.parallel:
-        yield
-        return
+        work = largest_product(net, batch_size)
+        if work < BLAS_SINGLE_WORK or work >= BLAS_THREADS_WORK:
+            yield
+            return
     pools = _blas_controllers()
     before = [pool.get_num_threads() for pool in pools]
     for pool in pools:

@@ -130,3 +130,26 @@ def test_adam_in_blocks_is_adam(dtype, n):
     tol = 1e-6 if dtype == np.float32 else 1e-14
     for a, b in zip(*runs):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("sizes, batch, held", [
+    ((56, 64, 64, 1), 200, True),        # 0.8 M multiply-adds: BLAS's threads cost more
+    ((3, 5, 2), 7, False),               # below OpenBLAS's own threshold: nothing to hold
+    ((100, 128, 128, 10), 1024, False),  # 16.8 M: BLAS's threads pay
+    ((1, 256, 256, 1), 1, True),         # a parallel plan: always
+])
+def test_one_pool_holds_blas_at_one_thread_where_its_threads_do_not_pay(sizes, batch, held):
+    from threadpoolctl import threadpool_limits
+
+    from fastnn.threads import _blas_controllers, largest_product, one_pool
+
+    model = fastnn.Sequential([fastnn.Dense(a, b) for a, b in zip(sizes, sizes[1:])])
+    widest = max(a * b for a, b in zip(sizes, sizes[1:]))
+    assert largest_product(model.net, batch) == batch * widest
+    pools = _blas_controllers()
+    with threadpool_limits(2, user_api="blas"):
+        with one_pool(model.net, batch):
+            inside = {pool.get_num_threads() for pool in pools}
+        after = {pool.get_num_threads() for pool in pools}
+    assert inside == ({1} if held else {2})
+    assert after == {2}

@@ -148,7 +148,7 @@ def breakdown(name, repeats=5):
         if part == "floor":      # the floor's products run on BLAS's own threads
             times[part] = min(timed(run, repeats)) / n * 1e6
             continue
-        with one_pool(net):
+        with one_pool(net, nb):
             times[part] = min(timed(run, repeats)) / n * 1e6
     return times
 
