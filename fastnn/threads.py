@@ -38,8 +38,8 @@ def _blas_controllers():
     return _blas_pools
 
 
-#: m·k·n below which OpenBLAS runs a product on one thread anyway (its SMP threshold):
-#: nothing to hold
+#: m·k·n up to which OpenBLAS runs a product on one thread anyway (its SMP threshold,
+#: interface/gemm.c): nothing to hold
 BLAS_SINGLE_WORK = 1 << 18
 #: m·k·n of a serial plan's largest product from which BLAS's own threads pay. Measured
 #: (2 cores, fresh process per case, ms per step, BLAS threads vs one): 56-64-64-1 at
@@ -60,11 +60,11 @@ def one_pool(net, batch_size):
     """While the kernels of ``net`` (a kernels.Network) run on batches of ``batch_size``
     samples: BLAS held at one thread, restored on exit — for a parallel plan always (its
     products are split across Numba's threads); for a serial plan unless its largest
-    product is below BLAS_SINGLE_WORK (one thread anyway) or from BLAS_THREADS_WORK on
+    product is at most BLAS_SINGLE_WORK (one thread anyway) or from BLAS_THREADS_WORK on
     (BLAS's threads pay). Wrap a custom loop's compiled call in it too."""
     if not net.plan.parallel:
         work = largest_product(net, batch_size)
-        if work < BLAS_SINGLE_WORK or work >= BLAS_THREADS_WORK:
+        if work <= BLAS_SINGLE_WORK or work >= BLAS_THREADS_WORK:
             yield
             return
     pools = _blas_controllers()

@@ -135,6 +135,7 @@ def test_adam_in_blocks_is_adam(dtype, n):
 @pytest.mark.parametrize("sizes, batch, held", [
     ((56, 64, 64, 1), 200, True),        # 0.8 M multiply-adds: BLAS's threads cost more
     ((3, 5, 2), 7, False),               # below OpenBLAS's own threshold: nothing to hold
+    ((56, 64, 64, 1), 64, False),        # 2^18: OpenBLAS's threshold, still one thread
     ((100, 128, 128, 10), 1024, False),  # 16.8 M: BLAS's threads pay
     ((1, 256, 256, 1), 1, True),         # a parallel plan: always
 ])
