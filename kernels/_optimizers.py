@@ -137,10 +137,13 @@ def clip_factor(params, grads, seg, max_norm, clip_value):
 
 
 # Each update loops over segments and hands each one, as slices, to a loop that
-# starts at index 0: LLVM then knows no index is negative and vectorizes it.
+# starts at index 0: LLVM then knows no index is negative and vectorizes it. A segment
+# loop takes (p, g, s0, s1, args): two state vectors (s1 = s0 for the one-state rules)
+# and its scalars as a tuple, so that one runner splits any rule's segment into blocks.
 
 @kernel
-def _sgd_segment(p, g, velocity, lr, mu, nesterov, a1, a2, c, s):
+def _sgd_segment(p, g, velocity, _, args):
+    lr, mu, nesterov, a1, a2, c, s = args
     if mu == 0:
         for k in range(p.shape[0]):
             p[k] = p[k] - lr * prepared(g[k], p[k], a1, a2, c, s)
@@ -158,47 +161,14 @@ def _sgd_segment(p, g, velocity, lr, mu, nesterov, a1, a2, c, s):
 
 
 @kernel
-def sgd_update(params, grads, velocity, lr, momentum, nesterov, seg, grad_scale, clip_value):
-    """SGD, with momentum (and Nesterov's variant) when momentum > 0."""
-    cast = params.dtype.type
-    lr_t, mu, c, s = cast(lr), cast(momentum), cast(clip_value), cast(grad_scale)
-    for k in range(seg.bounds.shape[0] - 1):
-        lo, hi = seg.bounds[k], seg.bounds[k + 1]
-        _sgd_segment(params[lo:hi], grads[lo:hi], velocity[lo:hi], lr_t, mu, nesterov,
-                     cast(seg.l1[k]), cast(seg.l2[k]), c, s)
-
-
-@kernel
-def _scaled_segment(p, g, cache, lr, r, r1, e, a1, a2, c, s):
+def _scaled_segment(p, g, cache, _, args):
     """cache = r cache + r1 g^2; p -= lr g / (sqrt(cache) + e)."""
+    lr, r, r1, e, a1, a2, c, s = args
     for k in range(p.shape[0]):
         gk = prepared(g[k], p[k], a1, a2, c, s)
         v = r * cache[k] + r1 * gk * gk
         cache[k] = v
         p[k] = p[k] - lr * gk / (np.sqrt(v) + e)
-
-
-@kernel
-def _scaled_update(params, grads, cache, lr, rho, rho1, eps, seg, grad_scale, clip_value):
-    cast = params.dtype.type
-    lr_t, r, r1, e = cast(lr), cast(rho), cast(rho1), cast(eps)
-    c, s = cast(clip_value), cast(grad_scale)
-    for k in range(seg.bounds.shape[0] - 1):
-        lo, hi = seg.bounds[k], seg.bounds[k + 1]
-        _scaled_segment(params[lo:hi], grads[lo:hi], cache[lo:hi], lr_t, r, r1, e,
-                        cast(seg.l1[k]), cast(seg.l2[k]), c, s)
-
-
-@kernel
-def adagrad_update(params, grads, cache, lr, eps, seg, grad_scale, clip_value):
-    """Adagrad: G += g^2; p -= lr g / (sqrt(G) + eps)."""
-    _scaled_update(params, grads, cache, lr, 1.0, 1.0, eps, seg, grad_scale, clip_value)
-
-
-@kernel
-def rmsprop_update(params, grads, cache, lr, rho, eps, seg, grad_scale, clip_value):
-    """RMSprop: E = rho E + (1 - rho) g^2; p -= lr g / (sqrt(E) + eps)."""
-    _scaled_update(params, grads, cache, lr, rho, 1.0 - rho, eps, seg, grad_scale, clip_value)
 
 
 @kernel(inline="always")
@@ -212,26 +182,70 @@ def _moments(gk, m, v, k, b1, b1c, b2, b2c):
 
 
 @kernel
-def _adam_segment(p, g, m, v, step_size, c2, b1, b1c, b2, b2c, e, shrink, a1, a2, c, s):
+def _adam_segment(p, g, m, v, args):
+    step_size, c2, b1, b1c, b2, b2c, e, shrink, a1, a2, c, s = args
     for k in range(p.shape[0]):
         mk, vk = _moments(prepared(g[k], p[k], a1, a2, c, s), m, v, k, b1, b1c, b2, b2c)
         p[k] = shrink * p[k] - step_size * mk / (np.sqrt(vk * c2) + e)
 
 
+#: one segment's elementwise update, by the plan's rule
+_segment_rule = by_plan("rule", {SGD: _sgd_segment, ADAGRAD: _scaled_segment,
+                                 RMSPROP: _scaled_segment, ADAM: _adam_segment})
+
+#: elements per block of an update split across threads: fixed, so that the blocks do
+#: not depend on the thread count (elementwise rules give the same result in any case)
+UPDATE_BLOCK = 1 << 14
+
+
 @kernel
-def adam_update(params, grads, m, v, step, lr, beta1, beta2, eps, weight_decay, seg,
-                grad_scale, clip_value):
-    """Adam with bias correction at update number step + 1; with weight_decay > 0 the
-    decoupled decay of AdamW, p ← (1 − lr λ) p first, on segments with decay = 1."""
-    _adam_pass(SERIAL, params, grads, m, v, step, lr, beta1, beta2, eps, weight_decay, seg,
-               grad_scale, clip_value)
+def _segment_whole(plan, p, g, s0, s1, args):
+    _segment_rule(plan, p, g, s0, s1, args)
+
+
+@kernel(parallel=True)
+def _segment_blocks(plan, p, g, s0, s1, args):
+    """The rule's segment loop over blocks of UPDATE_BLOCK elements, the blocks across
+    threads (a segment of one or two blocks runs on the calling thread)."""
+    n = p.shape[0]
+    if n <= 2 * UPDATE_BLOCK:
+        _segment_rule(plan, p, g, s0, s1, args)
+        return
+    for q in prange((n + UPDATE_BLOCK - 1) // UPDATE_BLOCK):
+        lo = q * UPDATE_BLOCK
+        hi = min(n, lo + UPDATE_BLOCK)
+        _segment_rule(plan, p[lo:hi], g[lo:hi], s0[lo:hi], s1[lo:hi], args)
+
+
+#: a segment's update by plan: on one thread, or in blocks across threads
+segment_pass = by_plan("parallel", {False: _segment_whole, True: _segment_blocks})
+
+
+@kernel
+def _sgd_pass(plan, params, grads, velocity, lr, momentum, nesterov, seg, grad_scale,
+              clip_value):
+    cast = params.dtype.type
+    lr_t, mu, c, s = cast(lr), cast(momentum), cast(clip_value), cast(grad_scale)
+    for k in range(seg.bounds.shape[0] - 1):
+        lo, hi = seg.bounds[k], seg.bounds[k + 1]
+        segment_pass(plan, plan, params[lo:hi], grads[lo:hi], velocity[lo:hi], velocity[lo:hi],
+                     (lr_t, mu, nesterov, cast(seg.l1[k]), cast(seg.l2[k]), c, s))
+
+
+@kernel
+def _scaled_pass(plan, params, grads, cache, lr, rho, rho1, eps, seg, grad_scale, clip_value):
+    cast = params.dtype.type
+    lr_t, r, r1, e = cast(lr), cast(rho), cast(rho1), cast(eps)
+    c, s = cast(clip_value), cast(grad_scale)
+    for k in range(seg.bounds.shape[0] - 1):
+        lo, hi = seg.bounds[k], seg.bounds[k + 1]
+        segment_pass(plan, plan, params[lo:hi], grads[lo:hi], cache[lo:hi], cache[lo:hi],
+                     (lr_t, r, r1, e, cast(seg.l1[k]), cast(seg.l2[k]), c, s))
 
 
 @kernel
 def _adam_pass(plan, params, grads, m, v, step, lr, beta1, beta2, eps, weight_decay, seg,
                grad_scale, clip_value):
-    """adam_update, each segment's elements updated by _adam_segment, or for a parallel
-    ``plan`` by _adam_blocks, across threads."""
     cast = params.dtype.type
     step_size = cast(lr / (1.0 - beta1 ** (step + 1)))
     c2 = cast(1.0 / (1.0 - beta2 ** (step + 1)))
@@ -240,28 +254,44 @@ def _adam_pass(plan, params, grads, m, v, step, lr, beta1, beta2, eps, weight_de
     for k in range(seg.bounds.shape[0] - 1):
         lo, hi = seg.bounds[k], seg.bounds[k + 1]
         shrink = cast(1.0 - lr * weight_decay * seg.decay[k])
-        adam_segment_pass(plan, params[lo:hi], grads[lo:hi], m[lo:hi], v[lo:hi], step_size, c2,
-                          b1, b1c, b2, b2c, e, shrink, cast(seg.l1[k]), cast(seg.l2[k]), c, s)
+        segment_pass(plan, plan, params[lo:hi], grads[lo:hi], m[lo:hi], v[lo:hi],
+                     (step_size, c2, b1, b1c, b2, b2c, e, shrink, cast(seg.l1[k]),
+                      cast(seg.l2[k]), c, s))
 
 
-#: elements per block of an update split across threads: fixed, so that the blocks do
-#: not depend on the thread count (elementwise rules give the same result in any case)
-UPDATE_BLOCK = 1 << 14
+#: the serial plans of the standalone updates below
+_SGD_SERIAL, _ADAGRAD_SERIAL, _RMSPROP_SERIAL, _ADAM_SERIAL = (
+    Plan(rule=rule, parallel=False) for rule in (SGD, ADAGRAD, RMSPROP, ADAM))
 
 
-@kernel(parallel=True)
-def _adam_blocks(p, g, m, v, step_size, c2, b1, b1c, b2, b2c, e, shrink, a1, a2, c, s):
-    """_adam_segment over blocks of UPDATE_BLOCK elements, the blocks across threads
-    (a segment of one or two blocks runs on the calling thread)."""
-    n = p.shape[0]
-    if n <= 2 * UPDATE_BLOCK:
-        _adam_segment(p, g, m, v, step_size, c2, b1, b1c, b2, b2c, e, shrink, a1, a2, c, s)
-        return
-    for q in prange((n + UPDATE_BLOCK - 1) // UPDATE_BLOCK):
-        lo = q * UPDATE_BLOCK
-        hi = min(n, lo + UPDATE_BLOCK)
-        _adam_segment(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], step_size, c2, b1, b1c, b2, b2c,
-                      e, shrink, a1, a2, c, s)
+@kernel
+def sgd_update(params, grads, velocity, lr, momentum, nesterov, seg, grad_scale, clip_value):
+    """SGD, with momentum (and Nesterov's variant) when momentum > 0."""
+    _sgd_pass(_SGD_SERIAL, params, grads, velocity, lr, momentum, nesterov, seg, grad_scale,
+              clip_value)
+
+
+@kernel
+def adagrad_update(params, grads, cache, lr, eps, seg, grad_scale, clip_value):
+    """Adagrad: G += g^2; p -= lr g / (sqrt(G) + eps)."""
+    _scaled_pass(_ADAGRAD_SERIAL, params, grads, cache, lr, 1.0, 1.0, eps, seg, grad_scale,
+                 clip_value)
+
+
+@kernel
+def rmsprop_update(params, grads, cache, lr, rho, eps, seg, grad_scale, clip_value):
+    """RMSprop: E = rho E + (1 - rho) g^2; p -= lr g / (sqrt(E) + eps)."""
+    _scaled_pass(_RMSPROP_SERIAL, params, grads, cache, lr, rho, 1.0 - rho, eps, seg,
+                 grad_scale, clip_value)
+
+
+@kernel
+def adam_update(params, grads, m, v, step, lr, beta1, beta2, eps, weight_decay, seg,
+                grad_scale, clip_value):
+    """Adam with bias correction at update number step + 1; with weight_decay > 0 the
+    decoupled decay of AdamW, p ← (1 − lr λ) p first, on segments with decay = 1."""
+    _adam_pass(_ADAM_SERIAL, params, grads, m, v, step, lr, beta1, beta2, eps, weight_decay,
+               seg, grad_scale, clip_value)
 
 
 @kernel(inline="always")
@@ -308,55 +338,42 @@ def lamb_update(params, grads, m, v, step, lr, beta1, beta2, eps, weight_decay, 
         _lamb_step(p, mk, vk, cast(lr * trust), c1, c2, e, wd)
 
 
-#: the segment pass of Adam by plan: one thread, or blocks across threads
-adam_segment_pass = by_plan("parallel", {False: _adam_segment, True: _adam_blocks})
-#: plans of the serial and the parallel updates (the kernels' constants)
-SERIAL, PARALLEL = Plan(parallel=False), Plan(parallel=True)
-
-
-# The rules with one signature (hp, seg, params, grads, state, step, lr, scale, clip_value):
+# The rules with one signature (plan, hp, seg, params, grads, state, step, lr, scale,
+# clip_value); the plan's ``parallel`` splits large segments across threads (LAMB, whose
+# trust ratio is a per-tensor reduction, runs on one thread).
 
 @kernel
-def _sgd_rule(hp, seg, params, grads, state, step, lr, scale, clip_value):
-    sgd_update(params, grads, state[0], lr, hp[0], hp[1] != 0.0, seg, scale, clip_value)
+def _sgd_rule(plan, hp, seg, params, grads, state, step, lr, scale, clip_value):
+    _sgd_pass(plan, params, grads, state[0], lr, hp[0], hp[1] != 0.0, seg, scale, clip_value)
 
 
 @kernel
-def _adagrad_rule(hp, seg, params, grads, state, step, lr, scale, clip_value):
-    adagrad_update(params, grads, state[0], lr, hp[0], seg, scale, clip_value)
+def _adagrad_rule(plan, hp, seg, params, grads, state, step, lr, scale, clip_value):
+    _scaled_pass(plan, params, grads, state[0], lr, 1.0, 1.0, hp[0], seg, scale, clip_value)
 
 
 @kernel
-def _rmsprop_rule(hp, seg, params, grads, state, step, lr, scale, clip_value):
-    rmsprop_update(params, grads, state[0], lr, hp[0], hp[1], seg, scale, clip_value)
+def _rmsprop_rule(plan, hp, seg, params, grads, state, step, lr, scale, clip_value):
+    _scaled_pass(plan, params, grads, state[0], lr, hp[0], 1.0 - hp[0], hp[1], seg, scale,
+                 clip_value)
 
 
 @kernel
-def _adam_rule(hp, seg, params, grads, state, step, lr, scale, clip_value):
+def _adam_rule(plan, hp, seg, params, grads, state, step, lr, scale, clip_value):
     """Adam, and AdamW (Adam's weight decay hp[3] is 0)."""
-    adam_update(params, grads, state[0], state[1], step, lr, hp[0], hp[1], hp[2], hp[3], seg,
-                scale, clip_value)
-
-
-@kernel
-def _adam_rule_parallel(hp, seg, params, grads, state, step, lr, scale, clip_value):
-    """_adam_rule with large segments split across threads."""
-    _adam_pass(PARALLEL, params, grads, state[0], state[1], step, lr, hp[0], hp[1], hp[2], hp[3],
+    _adam_pass(plan, params, grads, state[0], state[1], step, lr, hp[0], hp[1], hp[2], hp[3],
                seg, scale, clip_value)
 
 
 @kernel
-def _lamb_rule(hp, seg, params, grads, state, step, lr, scale, clip_value):
+def _lamb_rule(plan, hp, seg, params, grads, state, step, lr, scale, clip_value):
     lamb_update(params, grads, state[0], state[1], step, lr, hp[0], hp[1], hp[2], hp[3], seg,
                 scale, clip_value)
 
 
 #: the optimizer's pass, by the update's plan (compiled for its optimizer only)
-apply_rule = by_plan(("rule", "parallel"), {
-    (SGD, False): _sgd_rule, (ADAGRAD, False): _adagrad_rule, (RMSPROP, False): _rmsprop_rule,
-    (ADAM, False): _adam_rule, (LAMB, False): _lamb_rule,
-    (SGD, True): _sgd_rule, (ADAGRAD, True): _adagrad_rule, (RMSPROP, True): _rmsprop_rule,
-    (ADAM, True): _adam_rule_parallel, (LAMB, True): _lamb_rule})
+apply_rule = by_plan("rule", {SGD: _sgd_rule, ADAGRAD: _adagrad_rule, RMSPROP: _rmsprop_rule,
+                              ADAM: _adam_rule, LAMB: _lamb_rule})
 #: the global-norm clip factor; 1 for plans without max_norm
 norm_clip_factor = by_plan("clip_norm", {True: clip_factor, False: 1.0})
 
@@ -369,7 +386,8 @@ def optimizer_update(upd, seg, params, grads, state, step):
     lr = learning_rate(upd.schedule, step)
     clip_value = upd.clip[1]
     scale = norm_clip_factor(upd.plan, params, grads, seg, upd.clip[0], clip_value)
-    apply_rule(upd.plan, upd.hp, seg, params, grads, state, step, lr, scale, clip_value)
+    apply_rule(upd.plan, upd.plan, upd.hp, seg, params, grads, state, step, lr, scale,
+               clip_value)
 
 
 @kernel

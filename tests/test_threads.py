@@ -107,26 +107,34 @@ def test_matmul_parallel_against_float64_reference(dtype, layout, shape):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", [1, 16383, 2 * 16384 + 1, 100_003])
-def test_adam_in_blocks_is_adam(dtype, n):
-    """The parallel plan's Adam (large segments in blocks across threads) against the
-    serial one: the same formula per element, to rounding (the two are compiled apart,
-    and LLVM may fuse a multiply-add in one and not the other; for one plan the bits do
-    not depend on the thread count: the training test above)."""
-    from fastnn.kernels._optimizers import PARALLEL, SERIAL, _adam_pass
-    from fastnn.kernels._layout import Segments
+@pytest.mark.parametrize("optimizer", [
+    "SGD(0.01)", "SGD(0.01, momentum=0.9)", "SGD(0.01, momentum=0.9, nesterov=True)",
+    "Adagrad(0.01)", "RMSprop(0.01)", "Adam(1e-3)", "AdamW(1e-3, weight_decay=0.01)",
+    "Lamb(1e-3)"])
+def test_updates_in_blocks_are_the_serial_updates(dtype, n, optimizer):
+    """The parallel plan's update (large segments in blocks across threads) against the
+    serial one, for every rule: the same formula per element, to rounding (the two are
+    compiled apart, and LLVM may fuse a multiply-add in one and not the other; for one
+    plan the bits do not depend on the thread count: the training test above)."""
+    from fastnn.kernels import Segments, optimizer_update
 
-    rng = np.random.default_rng(n)
     cut = n // 3
     seg = Segments(np.array([0, cut, n]), np.array([0.0, 1e-3]), np.array([1e-2, 0.0]),
                    np.array([1.0, 0.0]))
+    clip = fastnn.optimizers.check_clip(None, 0.5)
     runs = []
-    for plan in (SERIAL, PARALLEL):
+    for parallel in (False, True):
+        opt = eval("fastnn." + optimizer)
+        upd = opt.update_rule(clip, parallel)
         rng = np.random.default_rng(n)     # the same vectors for both
-        p, g = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
-        m, v = np.zeros(n, dtype), np.zeros(n, dtype)
+        p = rng.standard_normal(n).astype(dtype)
+        start = p.copy()
+        state = np.zeros((fastnn.kernels.STATE_VECTORS[opt.code], n), dtype)
         for step in range(3):
-            _adam_pass(plan, p, g, m, v, step, 1e-3, 0.9, 0.999, 1e-8, 0.01, seg, 0.7, 0.5)
-        runs.append((p, m, v))
+            g = rng.standard_normal(n).astype(dtype)
+            optimizer_update(upd, seg, p, g, state, step)
+        assert np.isfinite(p).all() and not np.array_equal(p, start)
+        runs.append((p, state))
     tol = 1e-6 if dtype == np.float32 else 1e-14
     for a, b in zip(*runs):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol)

@@ -170,8 +170,9 @@ class ParallelTwins:
     """The parallel plan's kernels against their serial twins, BLAS held at one thread
     for both (as fastnn.threads.one_pool holds it; a BLAS pool spinning from a threaded
     call would stall the parallel regions that follow): the three products (m x k x n:
-    outputs, inputs, batch), Adam over a flat vector, the minibatch gather."""
-    params = (["serial", "parallel"], ["forward", "weights", "inputs", "adam", "gather"],
+    outputs, inputs, batch), Adam and SGD with momentum over a flat vector (every rule
+    but LAMB has the parallel pass), the minibatch gather."""
+    params = (["serial", "parallel"], ["forward", "weights", "inputs", "adam", "sgd", "gather"],
               ["mnist", "wide"])
     param_names = ["path", "kernel", "size"]
     SHAPES = {"mnist": (256, 784, 128), "wide": (2048, 2048, 512)}
@@ -193,16 +194,19 @@ class ParallelTwins:
             self.call = {"forward": lambda: product(W, X, D),
                          "weights": lambda: product(D, X.T, dW),
                          "inputs": lambda: product(W.T, D, dX)}[kernel]
-        elif kernel == "adam":
+        elif kernel in ("adam", "sgd"):
+            import fastnn
+            from fastnn.kernels import STATE_VECTORS, optimizer_update
+
             count = m * k
             p, g = rng.standard_normal(count, dtype=np.float32), rng.standard_normal(
                 count, dtype=np.float32)
-            mom, vel = np.zeros(count, np.float32), np.zeros(count, np.float32)
+            opt = fastnn.Adam(1e-3) if kernel == "adam" else fastnn.SGD(1e-2, momentum=0.9)
+            upd = opt.update_rule(None, parallel)
+            state = np.zeros((STATE_VECTORS[opt.code], count), np.float32)
             seg = Segments(np.array([0, count], dtype=np.int64), np.zeros(1), np.zeros(1),
                            np.ones(1))
-            plan = optimizers.PARALLEL if parallel else optimizers.SERIAL
-            self.call = lambda: optimizers._adam_pass(plan, p, g, mom, vel, 3, 1e-3, 0.9, 0.999,
-                                                      1e-8, 0.0, seg, 1.0, np.inf)
+            self.call = lambda: optimizer_update(upd, seg, p, g, state, 3)
         else:
             data = rng.standard_normal((4 * n, k), dtype=np.float32)
             targets = rng.standard_normal((4 * n, 1), dtype=np.float32)
