@@ -40,17 +40,19 @@ def test_set_num_threads_limits_blas_and_keeps_results_deterministic():
     assert fastnn.get_num_threads() == original
 
 
-def _parallel_model(dtype, n_in=200, hidden=256, norm=False):
+def _parallel_model(dtype, n_in=200, hidden=256, norm=False, dropout=0.1):
     layers = [fastnn.Dense(n_in, hidden, activation=None if norm else "relu", l2=1e-4)]
     if norm:
         layers += [fastnn.BatchNorm(hidden), fastnn.Activation("relu")]
-    layers += [fastnn.Dropout(0.1), fastnn.Dense(hidden, 10, activation="softmax")]
+    if dropout:
+        layers.append(fastnn.Dropout(dropout))
+    layers.append(fastnn.Dense(hidden, 10, activation="softmax"))
     return fastnn.Sequential(layers, loss="categorical_crossentropy", dtype=dtype, seed=1)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("norm", [False, True])
-def test_parallel_plan_trains_bitwise_alike_on_one_and_two_threads(dtype, norm):
+@pytest.mark.parametrize("norm, dropout", [(False, 0.1), (True, 0.1), (False, 0.0)])
+def test_parallel_plan_trains_bitwise_alike_on_one_and_two_threads(dtype, norm, dropout):
     """A network wide enough for the parallel plan (products split across Numba's
     threads, Adam's large segments in blocks, the gather in blocks) gives the same bits
     for any thread count; BLAS is back at its thread count after fit."""
@@ -63,7 +65,7 @@ def test_parallel_plan_trains_bitwise_alike_on_one_and_two_threads(dtype, norm):
     try:
         for threads in (1, 2, 1):
             numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-            model = _parallel_model(dtype, norm=norm)
+            model = _parallel_model(dtype, norm=norm, dropout=dropout)
             model.fit(X, y, epochs=2, batch_size=96, optimizer=fastnn.AdamW(1e-3), verbose=0)
             results.append((model.params.copy(), model.stats.copy(), model.predict_proba(X)))
     finally:
@@ -72,6 +74,48 @@ def test_parallel_plan_trains_bitwise_alike_on_one_and_two_threads(dtype, norm):
         for a, b in zip(got, results[0]):
             np.testing.assert_array_equal(a, b)
     assert fastnn.get_num_threads() == blas_before
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("act", ["identity", "relu", "sigmoid", "tanh", "softplus", "softmax"])
+@pytest.mark.parametrize("shape", [(1, 1), (7, 33), (128, 128), (1, 20000), (333, 97),
+                                   (2049, 17)])
+def test_parallel_epilogue_and_delta(dtype, act, shape):
+    """The parallel plan's epilogue Y = f(Y + b) (blocks of samples) and delta + db
+    (D = D ⊙ f'(Z), db = row-sum D, blocks of units): the same bits on 1 and 2 threads,
+    and the serial loops' values to rounding (compiled apart, for strided blocks, LLVM
+    may vectorize a column's softmax sum differently); db against a float64 sum."""
+    from fastnn.kernels import ACTIVATIONS
+    from fastnn.kernels import _network as network
+
+    m, n = shape
+    code = ACTIVATIONS[act]
+    rng = np.random.default_rng(m * n)
+    Z = np.asfortranarray(rng.standard_normal((m, n)).astype(dtype))
+    b = rng.standard_normal(m).astype(dtype)
+    D = np.asfortranarray(rng.standard_normal((m, n)).astype(dtype))
+
+    def run(epilogue, delta):
+        Y, dZ, db = Z.copy(order="F"), D.copy(order="F"), np.full(m, np.nan, dtype)
+        epilogue(Y, b, code)
+        delta(code, Y, dZ, db)
+        return Y, dZ, db
+
+    serial = run(network.bias_activation_forward, network._delta_bias)
+    original = numba.get_num_threads()
+    try:
+        parallel = []
+        for threads in (1, 2):
+            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+            parallel.append(run(network._bias_activation_blocks, network._delta_bias_blocks))
+    finally:
+        numba.set_num_threads(original)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    for one, two, ref in zip(*parallel, serial):
+        np.testing.assert_array_equal(one, two)
+        np.testing.assert_allclose(one, ref, rtol=tol, atol=tol)
+    np.testing.assert_allclose(serial[2], serial[1].sum(axis=1, dtype=np.float64),
+                               rtol=tol, atol=tol * n)
 
 
 def _random_product(rng, m, k, n, dtype, layout):
