@@ -140,10 +140,10 @@ class Reader:
                 not comment.startswith(_COMMENT[:13]):
             raise CorruptContainer("not a fastnn model container (no end record with its "
                                    "checksum)")
-        try:
-            expected_crc = int(comment[13:], 16)
-        except ValueError:
-            raise CorruptContainer("its checksum record is damaged") from None
+        digits = comment[13:]
+        if not all(c in b"0123456789abcdef" for c in digits):   # int() would take "D" for "d"
+            raise CorruptContainer("its checksum record is damaged")
+        expected_crc = int(digits, 16)
         locator_offset = size - tail - _ZIP64_LOCATOR.size
         f.seek(locator_offset)
         locator = _ZIP64_LOCATOR.unpack(f.read(_ZIP64_LOCATOR.size))

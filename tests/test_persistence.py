@@ -185,6 +185,25 @@ def test_every_flipped_byte_raises_value_error(saved, tmp_path):
         assert str(bad) in str(info.value), pos
 
 
+def test_checksum_digits_in_another_case_are_rejected(tmp_path):
+    """The checksum record is compared as written: "D" for "d" parses to the same number
+    but is a flipped bit (bit 5), and was once let through by a lenient int(..., 16)."""
+    path = tmp_path / "case.fnn"
+    for k in range(1, 64):   # the first container whose checksum has a letter digit
+        with open(path, "wb") as f:
+            container.write(f, dict(a=np.arange(k, dtype=np.float64)))
+        data = path.read_bytes()
+        digits = data[-8:]
+        if digits.upper() != digits:
+            break
+    path.write_bytes(data[:-8] + digits.upper())
+    with open(path, "rb") as f, pytest.raises(container.CorruptContainer, match="damaged"):
+        container.Reader(f, len(data))
+    path.write_bytes(data)
+    with open(path, "rb") as f:
+        assert np.array_equal(container.Reader(f, len(data)).read("a"), np.arange(k))
+
+
 def test_files_are_standard_npz(saved):
     """np.load reads a model file like any np.savez output (zip CRCs checked)."""
     model = fastnn.load(saved)
