@@ -18,6 +18,7 @@ in order and vectorizing along its contiguous axis:
     outer form  B row-major (any A):          C[i, :] += A[i, k] B[k, :]
                 (dW = dZ·Xᵀ and dX = Wᵀ·dZ); four rows of C share each load of B
 """
+import numba
 import numpy as np
 from numba import prange
 from numba.core import cgutils, types
@@ -253,20 +254,19 @@ MIN_BLOCK = 32
 #: 0.8× at 48³, 1.1-1.2× at 64³, 1.4-1.6× at 96³, 1.6× at 128³, 1.8× at 192³
 PARALLEL_WORK = 1 << 18
 
-# Numba's own get_num_threads() inside a kernel calls its threading layer through a
-# ctypes pointer, which makes the caller uncacheable; the layer's C function, by the
-# symbol Numba registers for it when it loads the layer, does not. The layer loads when
-# the parallel region of _blocks compiles, and before any cached code containing it is
-# linked (Numba's reload hook of parallel code, which callers inherit): never at import,
-# so importing fastnn starts no threads (an OpenMP pool started before a fork is broken
-# in the child).
-_num_threads = types.ExternalFunction("get_num_threads", types.intc())
+#: the blocks a parallel product is split into: as many as the threads Numba's pool starts
+#: with (NUMBA_NUM_THREADS, part of the kernels' cache stamp), whatever set_num_threads says
+#: later. Each block is one BLAS call, and OpenBLAS's sgemm rounds an element differently
+#: depending on the block it lies in (measured, Haswell kernels: a 512x64x512 product
+#: split into column halves differs from the whole by 1e-5), so the partition, and with it
+#: every bit of the result, must not depend on the threads in use.
+PARTS = numba.config.NUMBA_NUM_THREADS
 
 
 @kernel(parallel=True)
 def _blocks(A, B, C, blocks, by_rows):
-    """C = A · B as ``blocks`` products, one per thread: of row blocks of A and C, or of
-    column blocks of B and C (sizes multiples of 16). No sum crosses a block: each
+    """C = A · B as ``blocks`` products spread over the threads: of row blocks of A and C,
+    or of column blocks of B and C (sizes multiples of 16). No sum crosses a block: each
     element of C is one block's dot product."""
     M, N = C.shape
     extent = M if by_rows else N
@@ -284,15 +284,15 @@ def _blocks(A, B, C, blocks, by_rows):
 @kernel
 def matmul_parallel(a, b, out):
     """out = a · b split across Numba's threads from PARALLEL_WORK m·k·n: one block per
-    thread, each a single-threaded BLAS call (BLAS must run one thread meanwhile:
-    fastnn.threads.one_pool), along the longer side of the C-ordered product — so each
-    thread packs half of the larger operand and all of the smaller. Below, ``matmul``.
-    BLAS sums each element over k in the same order whatever the blocks, so the result
-    does not depend on the number of threads (tested)."""
+    thread of the pool (PARTS), each a single-threaded BLAS call (BLAS must run one thread
+    meanwhile: fastnn.threads.one_pool), along the longer side of the C-ordered product —
+    so each thread packs its share of the larger operand and all of the smaller. Below,
+    ``matmul``.
+    The blocks do not depend on the threads in use, so neither does the result (tested)."""
     A, B, C = _as_c_ordered(a, b, out)
     M, N = C.shape
     by_rows = M >= N
-    blocks = min(_num_threads(), max(M, N) // MIN_BLOCK)
+    blocks = min(PARTS, max(M, N) // MIN_BLOCK)
     if blocks > 1 and M * A.shape[1] * N >= PARALLEL_WORK:
         _blocks(A, B, C, blocks, by_rows)
     else:
