@@ -23,7 +23,7 @@ from fastnn.threads import one_pool
 from fastnn.validation import check_dtype, check_features, check_positive_int, check_targets
 from fastnn.kernels import _network as network, _training as training
 from fastnn.kernels._activations import ACTIVATIONS
-from fastnn.kernels._layout import make_network
+from fastnn.kernels._layout import make_network, planned_for
 from fastnn.kernels._losses import LOSSES
 from fastnn.kernels._optimizers import add_penalty_grad
 
@@ -281,8 +281,9 @@ class Sequential:
             return device.forward(self, X, cap)
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         no_targets = np.empty((0, self.n_outputs), dtype=self.dtype)
-        with one_pool(self.net, cap):
-            training.infer_batches(X, no_targets, out, self.net, self._buffers(cap), cap)
+        net = planned_for(self.net, cap)
+        with one_pool(net, cap):
+            training.infer_batches(X, no_targets, out, net, self._buffers(cap), cap)
         return out
 
     def predict_proba(self, X):
@@ -319,8 +320,9 @@ class Sequential:
 
             return device.evaluate(self, X, T, cap)
         no_outputs = np.empty((0, self.n_outputs), dtype=self.dtype)
-        with one_pool(self.net, cap):
-            return training.infer_batches(X, T, no_outputs, self.net, self._buffers(cap), cap)
+        net = planned_for(self.net, cap)
+        with one_pool(net, cap):
+            return training.infer_batches(X, T, no_outputs, net, self._buffers(cap), cap)
 
     def _metrics(self, total, correct, n):
         result = {"loss": total / n}
@@ -348,8 +350,9 @@ class Sequential:
         step = _check_step(step)
         self._check_batch_statistics(X.shape[0], X.shape[0], "X")
         buf = self._buffers(X.shape[0])
-        with one_pool(self.net, X.shape[0]):
-            loss = training.batch_loss_and_grad(X, T, self.net, buf, step)
+        net = planned_for(self.net, X.shape[0])
+        with one_pool(net, X.shape[0]):
+            loss = training.batch_loss_and_grad(X, T, net, buf, step)
         return loss + add_penalty_grad(self.params, self.grads, self.net.seg)
 
     def loss(self, X, y, *, training=False, step=0):
@@ -375,10 +378,11 @@ class Sequential:
         n = X.shape[0]
         self._check_batch_statistics(n, n, "X")
         buf = self._buffers(n, optimizer.bind(self))
-        with one_pool(self.net, n):
+        net = planned_for(self.net, n)
+        with one_pool(net, n):
             loss, _, optimizer.steps = training.train_batches(
-                X, T, np.arange(n), 0, n, n, self.net,
-                optimizer.update_rule(clip, self.net.plan.parallel), buf,
+                X, T, np.arange(n), 0, n, n, net,
+                optimizer.update_rule(clip, net.plan.parallel), buf,
                 optimizer.steps, 0.0, 0)
         return loss / n
 
@@ -520,7 +524,8 @@ class Sequential:
         CHUNK_SECONDS each: fastnn.epochs); yields an EpochResult per epoch. After Ctrl-C,
         the epoch in progress ends at the next chunk boundary, as a partial result."""
         buf = self._buffers(batch_size, optimizer.bind(self))
-        rule = optimizer.update_rule(clip, self.net.plan.parallel)
+        net = planned_for(self.net, batch_size)
+        rule = optimizer.update_rule(clip, net.plan.parallel)
         n = X.shape[0]
         steps_total = -(-n // batch_size)
         perm = np.arange(n, dtype=np.int64)
@@ -532,9 +537,9 @@ class Sequential:
             while done < n and not run.stopped:
                 stop = min(n, done + run.sizer.steps * batch_size)
                 chunk_began = time.perf_counter()
-                with one_pool(self.net, batch_size):
+                with one_pool(net, batch_size):
                     total, correct, optimizer.steps = training.train_batches(
-                        X, T, perm, done, stop, batch_size, self.net, optimizer.refresh(rule),
+                        X, T, perm, done, stop, batch_size, net, optimizer.refresh(rule),
                         buf, optimizer.steps, total, correct)
                 now = time.perf_counter()
                 run.sizer.record(-(-(stop - done) // batch_size), now - chunk_began)

@@ -4,7 +4,7 @@ import os
 import platform
 
 from fastnn.kernels._crossover import OPENBLAS_CORE_WIDTH
-from fastnn.kernels._layout import PARALLEL_WEIGHTS
+from fastnn.kernels._layout import PARALLEL_PRODUCT, PARALLEL_WEIGHTS
 
 ENV_VARS = ("OPENBLAS_CORETYPE", "FASTNN_MATMUL_CROSSOVER", "OPENBLAS_NUM_THREADS",
             "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER",
@@ -80,7 +80,7 @@ def collect():
         "matmul_loops_limits": {"dot": crossover.DOT_FORM_LIMIT,
                                 "outer": crossover.OUTER_FORM_LIMIT},
         "numba_threading_layer": layer, "numba_threads": numba.get_num_threads(),
-        "parallel_weights": PARALLEL_WEIGHTS,
+        "parallel_weights": PARALLEL_WEIGHTS, "parallel_product": PARALLEL_PRODUCT,
         "environment": {k: os.environ[k] for k in ENV_VARS if k in os.environ},
         "warnings": pinned_below_cpu(pools, extensions),
     }
@@ -104,8 +104,9 @@ def main(args=None):
           f"(BLAS above)")
     print(f"{'numba threading':<22}{info['numba_threading_layer']}, "
           f"{info['numba_threads']} threads: networks whose widest layer has "
-          f"{info['parallel_weights']} weights split their products, Adam and the gather "
-          f"across them (BLAS at one thread meanwhile); smaller ones run on BLAS's threads")
+          f"{info['parallel_weights']} weights, or whose largest product has "
+          f"{info['parallel_product']} multiply-adds at the batch size, split their products, "
+          f"updates, epilogues and gather across them (BLAS at one thread meanwhile)")
     for key, value in info["environment"].items():
         print(f"{'env ' + key:<22}{value}")
     for warning in info["warnings"]:

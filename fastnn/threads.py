@@ -3,8 +3,8 @@
 A Numba parallel region started right after a threaded BLAS call waits on the BLAS
 pool's spinning threads (DESIGN.md, "Thread pools fight": 8 ms instead of 0.5 ms per
 step). So the two pools never run together: a network with a parallel plan
-(``net.plan.parallel``: its widest layer has kernels._layout.PARALLEL_WEIGHTS weights)
-splits its products across Numba's threads, one block per thread, each block one
+(``net.plan.parallel``: its widest layer has kernels._layout.PARALLEL_WEIGHTS weights,
+or its largest product PARALLEL_PRODUCT multiply-adds at the batch size) splits its products across Numba's threads, one block per thread, each block one
 single-threaded BLAS call (kernels._matmul.matmul_parallel), and ``one_pool`` holds
 BLAS at one thread while its kernels run, restoring it after. A serial plan's step is
 held at one BLAS thread too, unless its largest product is big enough for BLAS's own

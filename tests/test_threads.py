@@ -206,3 +206,54 @@ def test_one_pool_holds_blas_at_one_thread_where_its_threads_do_not_pay(sizes, b
         after = {pool.get_num_threads() for pool in pools}
     assert inside == ({1} if held else {2})
     assert after == {2}
+
+
+@pytest.mark.parametrize("sizes, batch, parallel", [
+    ((56, 64, 64, 1), 64, False),       # 0.26 M multiply-adds: serial kernels pay
+    ((56, 64, 64, 1), 127, False),      # just below 2^19
+    ((56, 64, 64, 1), 128, True),       # 2^19
+    ((3, 5, 2), 100_000, True),         # 25 weights, but 2.5 M multiply-adds
+    ((3, 5, 2), 1, False),
+    ((1, 256, 256, 1), 1, True),        # a widest layer of 2^16 weights: any batch
+])
+def test_the_plan_follows_the_batch_size(sizes, batch, parallel):
+    from fastnn.kernels._layout import PARALLEL_WEIGHTS, planned_for
+
+    model = fastnn.Sequential([fastnn.Dense(a, b) for a, b in zip(sizes, sizes[1:])])
+    widest = max(a * b for a, b in zip(sizes, sizes[1:]))
+    assert model.net.plan.parallel == (widest >= PARALLEL_WEIGHTS)
+    net = planned_for(model.net, batch)
+    assert net.plan.parallel is parallel
+    others = {k: v for k, v in net.plan.choices.items() if k != "parallel"}
+    assert others == {k: v for k, v in model.net.plan.choices.items() if k != "parallel"}
+    assert all(a is b for a, b in zip(net[:-1], model.net[:-1]))   # the same tables
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_small_network_at_a_large_batch_trains_on_the_pool_bitwise_alike(dtype):
+    """20-64-64-3 at batch 256 (1 M multiply-adds): the parallel plan, and the same bits
+    on 1 and 2 threads."""
+    from fastnn.kernels._layout import planned_for
+
+    rng = np.random.default_rng(5)
+    X, y = rng.standard_normal((700, 20)), rng.integers(0, 3, 700)
+
+    def build():
+        return fastnn.Sequential([fastnn.Dense(20, 64, "relu"), fastnn.Dense(64, 64, "tanh"),
+                                  fastnn.Dense(64, 3, "softmax")],
+                                 loss="categorical_crossentropy", dtype=dtype, seed=3)
+
+    net = build().net
+    assert planned_for(net, 256).plan.parallel and not net.plan.parallel
+    original = numba.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2):
+            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+            model = build()
+            model.fit(X, y, epochs=2, batch_size=256, verbose=0)
+            results.append((model.params.copy(), model.predict_proba(X)))
+    finally:
+        numba.set_num_threads(original)
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
