@@ -123,7 +123,8 @@ class Checkpoint(Callback):
                     value > self.best if self.maximize else value < self.best):
                 return False
             self.best = value
-        self.model.save(self.path.format(epoch=epoch + 1))
+        if getattr(self.model, "_rank", 0) == 0:   # a data-parallel fit: rank 0 writes
+            self.model.save(self.path.format(epoch=epoch + 1))
         return False
 
     def __repr__(self):

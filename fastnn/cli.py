@@ -3,6 +3,7 @@
 line naming the file (and row and column) and exit status 2."""
 import argparse
 import importlib
+import os
 import sys
 import time
 
@@ -21,11 +22,37 @@ def _r2(y, pred):
     return 1.0 - float(np.sum((pred - y) ** 2)) / float(np.sum((y - y.mean()) ** 2))
 
 
+def _mpi_world():
+    """Under ``mpiexec -n k`` (k > 1): MPI's world communicator, each process given its
+    share of the cores, and standard output silenced on every process but rank 0 (which
+    alone saves). A plain run returns None without importing mpi4py."""
+    from fastnn.distributed import launched_under_mpi
+
+    if launched_under_mpi() == 1:
+        return None
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise OSError(None, "launched by mpiexec, but data-parallel training needs "
+                            "mpi4py: pip install 'fastnn[mpi]'") from None
+    import fastnn
+
+    comm = MPI.COMM_WORLD
+    local = comm.Split_type(MPI.COMM_TYPE_SHARED).Get_size()
+    fastnn.set_num_threads(max(1, (os.cpu_count() or 1) // local))
+    if comm.Get_rank() != 0:
+        sys.stdout = open(os.devnull, "w")
+    print(f"data-parallel over {comm.Get_size()} MPI processes ({local} on this machine, "
+          f"{fastnn.get_num_threads()} thread(s) each)")
+    return comm
+
+
 def train_bike(args):
     """Train the bike-sharing regressor and print its train / validation / test table."""
     import fastnn
     from fastnn.datasets import load_bike
 
+    comm = _mpi_world()
     started = time.perf_counter()
     data = load_bike(dtype=args.dtype)
     model = fastnn.Sequential(_hidden_layers(data.X_train.shape[1], 1, args, None), loss="mse",
@@ -35,7 +62,8 @@ def train_bike(args):
     history = model.fit(data.X_train, data.y_train, epochs=args.epochs,
                         batch_size=args.batch_size, optimizer=fastnn.Adam(lr=args.lr),
                         validation_data=(data.X_val, data.y_val), seed=args.seed,
-                        verbose=0 if args.quiet else 1, early_stopping=args.patience or None)
+                        verbose=0 if args.quiet else 1, early_stopping=args.patience or None,
+                        comm=comm)
     if history.best_epoch is not None:
         print(f"kept the weights of epoch {history.best_epoch + 1} (lowest validation MSE)")
     print(f"\n{'split':<12}{'MSE':>10}{'R2':>10}   (standardized target)")
@@ -47,7 +75,7 @@ def train_bike(args):
         mse = model.evaluate(X, y)["loss"]
         results[name] = (mse, _r2(y.astype(np.float64), pred.astype(np.float64)))
         print(f"{name:<12}{mse:>10.4f}{results[name][1]:>10.4f}")
-    if args.save:
+    if args.save and (comm is None or comm.Get_rank() == 0):
         model.save(args.save)
         print(f"saved the model to {args.save}")
     print(f"\ntrained {len(history.epoch)} epochs in {sum(history.history['time']):.2f} s; "

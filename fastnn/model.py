@@ -7,6 +7,7 @@ running statistics views into ``stats``.
 Training runs each epoch as compiled chunks of steps (fastnn.kernels._training.train_batches);
 this module validates input, owns the buffers and calls kernels. It holds no math.
 """
+import contextlib
 import math
 import numbers
 import time
@@ -389,7 +390,7 @@ class Sequential:
     # --------------------------------------------------------------- training
     def fit(self, X, y, *, epochs=1, batch_size=32, optimizer=None, shuffle=True,
             validation_data=None, seed=None, verbose=1, callbacks=(), early_stopping=None,
-            clip_norm=None, clip_value=None):
+            clip_norm=None, clip_value=None, comm=None):
         """Minibatch training; returns a History of per-epoch ``loss``, ``val_loss``
         (and ``accuracy``, ``val_accuracy`` for classifiers) and ``lr``.
 
@@ -419,7 +420,56 @@ class Sequential:
         once), and ``verbose=1`` on a terminal shows a progress line during epochs longer
         than about a second. Everything is validated before the first update; a
         diverging run (non-finite loss) stops with FloatingPointError.
+
+        ``comm``: an mpi4py communicator of k processes, each calling ``fit`` with the
+        same arguments: data-parallel training (fastnn.distributed). Each takes its share
+        of every minibatch of ``batch_size`` samples and one allreduce of the gradient per
+        step makes the update the one-process fit would make (to rounding); all end
+        with the same parameters. Output and checkpoints come from rank 0 only. Not for
+        BatchNorm or Dropout (their statistics and masks are per process).
         """
+        if comm is not None:
+            from fastnn import distributed
+
+            comm = distributed.check_comm(comm)
+        try:
+            checked = self._fit_arguments(X, y, epochs, batch_size, optimizer, shuffle,
+                                          validation_data, seed, early_stopping, callbacks,
+                                          clip_norm, clip_value, comm)
+        except (TypeError, ValueError) as error:
+            if comm is None:
+                raise
+            distributed.agree(comm, error, {})
+            raise
+        X, T, epochs, batch_size, optimizer, clip, val, callbacks = checked
+        if comm is not None:
+            distributed.agree(comm, None, {
+                "X shape": X.shape, "y shape": T.shape, "dtype": np.dtype(self.dtype).name,
+                "network": repr(self), "epochs": epochs, "batch_size": batch_size,
+                "optimizer": repr(optimizer), "validation rows":
+                    None if val is None else val[0].shape[0], "seed": seed,
+                "early_stopping": early_stopping, "clip": clip, "callbacks": len(callbacks)})
+        for cb in callbacks:
+            if isinstance(cb, Callback):
+                cb.on_train_begin(self, optimizer, val is not None)
+
+        rng = np.random.default_rng(seed) if seed is not None else self._rng
+        self.optimizer = optimizer
+        rank = 0 if comm is None else comm.Get_rank()
+        with Interrupt() as interrupt, _rank_of(self, rank):
+            run = EpochRun(interrupt, Progress(verbose == 1 and rank == 0))
+            if comm is None:
+                return self._run_epochs(X, T, val, epochs, batch_size, optimizer, clip,
+                                        shuffle, rng, verbose, callbacks, early_stopping, run)
+            with distributed.abort_on_error(comm):
+                return self._run_epochs(X, T, val, epochs, batch_size, optimizer, clip,
+                                        shuffle, rng, verbose if rank == 0 else 0, callbacks,
+                                        early_stopping, run, comm)
+
+    def _fit_arguments(self, X, y, epochs, batch_size, optimizer, shuffle, validation_data,
+                       seed, early_stopping, callbacks, clip_norm, clip_value, comm):
+        """fit's arguments checked: (X, T, epochs, batch_size, optimizer, clip, val,
+        callbacks)."""
         X, T = self._xy(X, y)
         epochs = check_positive_int(epochs, "epochs")
         batch_size = min(check_positive_int(batch_size, "batch_size"), X.shape[0])
@@ -445,20 +495,27 @@ class Sequential:
         for cb in callbacks:
             if not callable(cb):
                 raise TypeError(f"callbacks must be callables, got {type(cb).__name__}")
-        for cb in callbacks:
-            if isinstance(cb, Callback):
-                cb.on_train_begin(self, optimizer, val is not None)
-
-        rng = np.random.default_rng(seed) if seed is not None else self._rng
-        self.optimizer = optimizer
-        with Interrupt() as interrupt:
-            run = EpochRun(interrupt, Progress(verbose == 1))
-            return self._run_epochs(X, T, val, epochs, batch_size, optimizer, clip, shuffle,
-                                    rng, verbose, callbacks, early_stopping, run)
+        if comm is not None:
+            if self.device != "cpu":
+                raise ValueError(f"comm: data-parallel training runs on the CPU; this model "
+                                 f"has device={self.device!r}")
+            if self.has_batchnorm or any(b.drop > 0.0 for b in self.blocks):
+                raise ValueError("comm: BatchNorm and Dropout are not supported in "
+                                 "data-parallel training (each process would normalize with "
+                                 "its own share's statistics and draw its own masks)")
+            if self.params.size >= 2 ** 31:
+                raise ValueError(f"comm: {self.params.size} parameters; MPI counts stop at "
+                                 f"2^31 - 1")
+        return X, T, epochs, batch_size, optimizer, clip, val, callbacks
 
     def _run_epochs(self, X, T, val, epochs, batch_size, optimizer, clip, shuffle, rng,
-                    verbose, callbacks, early_stopping, run):
-        if self.device == "cuda":
+                    verbose, callbacks, early_stopping, run, comm=None):
+        if comm is not None:
+            from fastnn import distributed
+
+            epochs_run = distributed.fit_epochs(self, comm, X, T, val, epochs, batch_size,
+                                                optimizer, clip, shuffle, rng, run)
+        elif self.device == "cuda":
             from fastnn import device
 
             epochs_run = device.fit(self, X, T, val, epochs, batch_size, optimizer, clip,
@@ -555,6 +612,16 @@ class Sequential:
         device = "" if self.device == "cpu" else f", device={self.device!r}"
         return (f"Sequential([{layers}], loss={self.loss_name!r}, "
                 f"dtype={np.dtype(self.dtype).name!r}, seed={self.seed!r}{device})")
+
+
+@contextlib.contextmanager
+def _rank_of(model, rank):
+    """``model._rank`` is ``rank`` inside (Checkpoint writes from rank 0 only)."""
+    model._rank = rank
+    try:
+        yield
+    finally:
+        model._rank = 0
 
 
 def _check_step(step):
