@@ -77,16 +77,19 @@ def test_bad_arguments_raise_on_every_rank_before_training():
         "NaN on rank 1: rank 0: ValueError: rank 1: X contains NaN")
 
 
-def test_an_exception_on_one_rank_ends_the_whole_job_within_seconds():
+@pytest.mark.parametrize("mode, error", [
+    ("raise", "RuntimeError: a callback failed on purpose"),
+    ("raise-mid-epoch", "RuntimeError: a step failed on purpose"),
+])
+def test_an_exception_on_one_rank_ends_the_whole_job_within_seconds(mode, error):
     # the network and optimizer of faults.py: compile (or load) them before timing
     warm = mpiexec(sys.executable, str(HERE / "mpi" / "faults.py"), "arguments", timeout=300)
     assert warm.returncode == 0, warm.stderr[-3000:]
     began = time.perf_counter()
-    done = mpiexec(sys.executable, str(HERE / "mpi" / "faults.py"), "raise", timeout=300)
+    done = mpiexec(sys.executable, str(HERE / "mpi" / "faults.py"), mode, timeout=300)
     elapsed = time.perf_counter() - began
     assert done.returncode != 0
-    assert "fastnn: rank 1 of 2 failed, aborting the job: RuntimeError: a callback failed " \
-           "on purpose" in done.stderr
+    assert f"fastnn: rank 1 of 2 failed, aborting the job: {error}" in done.stderr
     assert "training ended normally" not in done.stdout
     assert elapsed < 60, elapsed   # includes starting two interpreters and compiling
 

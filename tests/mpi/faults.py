@@ -2,8 +2,9 @@
 
 MODE "arguments": bad or differing arguments on one rank raise the same error on every
 rank before any collective of training (no rank is left waiting); each rank prints it.
-MODE "raise": rank 1 raises in a callback after its second epoch; the job must end (the
-test checks the exit status and the time it took)."""
+MODE "raise": rank 1 raises in a callback after its second epoch; MODE "raise-mid-epoch":
+between two compiled chunks of the first epoch, while rank 0 waits in a collective. The
+job must end (the test checks the exit status and the time it took)."""
 import sys
 
 import numpy as np
@@ -46,6 +47,20 @@ if sys.argv[1] == "arguments":
             print(f"{name}: rank {rank}: {type(exc).__name__}: {exc} "
                   f"[params unchanged: {unchanged}]", flush=True)
         comm.Barrier()
+elif sys.argv[1] == "raise-mid-epoch":
+    from fastnn import distributed
+
+    compiled, calls = distributed.train_shard_batches, [0]
+
+    def failing(*args):   # rank 1 fails between two compiled chunks of the first epoch
+        calls[0] += 1
+        if rank == 1 and calls[0] == 3:
+            raise RuntimeError("a step failed on purpose")
+        return compiled(*args)
+
+    distributed.train_shard_batches = failing
+    model().fit(X, y, epochs=50, batch_size=4, comm=comm, verbose=0)
+    print(f"rank {rank}: training ended normally", flush=True)
 elif sys.argv[1] == "raise":
     def fail(epoch, logs):
         if rank == 1 and epoch == 1:
