@@ -27,15 +27,11 @@ import os
 import sys
 import traceback
 
-import time
-
 import numpy as np
 
 from fastnn.buffers import aligned_zeros
-from fastnn.epochs import EpochResult, epoch_order
-from fastnn.threads import one_pool
+from fastnn.epochs import OneProcess
 from fastnn.kernels._allreduce import Reducer, train_shard_batches
-from fastnn.kernels._layout import planned_for
 
 _allreduce_address = None
 
@@ -119,39 +115,69 @@ def agree(comm, error, facts):
                              f"{name}; got {', '.join(values)} on ranks 0..{len(values) - 1}")
 
 
-def broadcast_state(comm, model, optimizer, rng):
-    """Rank 0's parameters, running statistics, optimizer state and step count, and its
-    generator's state, on every process."""
-    for array in (model.params, model.stats, optimizer.state):
-        comm.Bcast(array, root=0)
-    optimizer.steps = comm.bcast(optimizer.steps, root=0)
-    rng.bit_generator.state = comm.bcast(rng.bit_generator.state, root=0)
-
-
 def share(n, rank, size):
     """Rows rank·n/size .. (rank+1)·n/size: this process's share of n."""
     return rank * n // size, (rank + 1) * n // size
 
 
-def sum_over(comm, *values):
-    """The elementwise sums over the processes of float ``values``."""
-    from mpi4py import MPI
+class Processes(OneProcess):
+    """The MPI processes of ``comm`` training together (the collectives of the module
+    docstring, at the points Sequential._fit_cpu calls)."""
 
-    local = np.array(values, dtype=np.float64)
-    total = np.empty_like(local)
-    comm.Allreduce(local, total, op=MPI.SUM)
-    return total
+    def __init__(self, comm):
+        self.comm = comm
+        self.rank, self.size = comm.Get_rank(), comm.Get_size()
+        self.reducer = self.summed = None
 
+    def workspace_samples(self, batch_size):
+        return -(-batch_size // self.size)
 
-def agree_on_chunk(comm, steps, stop):
-    """(steps for the next chunk, stop): the most steps any process proposes, and whether
-    any process was asked to stop."""
-    from mpi4py import MPI
+    def begin(self, model, optimizer, rng):
+        """Rank 0's parameters, running statistics, optimizer state and step count, and
+        its generator's state, on every process; the kernels' Reducer and the vector the
+        summed gradient goes to."""
+        for array in (model.params, model.stats, optimizer.state):
+            self.comm.Bcast(array, root=0)
+        optimizer.steps = self.comm.bcast(optimizer.steps, root=0)
+        rng.bit_generator.state = self.comm.bcast(rng.bit_generator.state, root=0)
+        self.reducer = reducer(self.comm, model.dtype)
+        self.summed = aligned_zeros(model.params.size, model.dtype)
 
-    local = np.array([steps, int(stop)], dtype=np.int64)
-    most = np.empty_like(local)
-    comm.Allreduce(local, most, op=MPI.MAX)
-    return int(most[0]), bool(most[1])
+    def agree(self, steps, stopped):
+        """The most steps any process proposes, and whether any was asked to stop."""
+        from mpi4py import MPI
+
+        local = np.array([steps, int(stopped)], dtype=np.int64)
+        most = np.empty_like(local)
+        self.comm.Allreduce(local, most, op=MPI.MAX)
+        return int(most[0]), bool(most[1])
+
+    def same_order(self, perm, shuffle):
+        if callable(shuffle):   # the caller's function may draw differently per process
+            self.comm.Bcast(perm, root=0)
+
+    def train(self, X, T, perm, start, stop, batch_size, net, upd, buf, steps, total, correct):
+        return train_shard_batches(X, T, perm, start, stop, batch_size, net, upd, buf,
+                                   self.summed, steps, total, correct, self.reducer)
+
+    def totals(self, total, correct):
+        total, correct = self._sum(total, correct)
+        return float(total), int(correct)
+
+    def validate(self, model, val):
+        """Each process evaluates its share of the rows; the sums are added up."""
+        lo, hi = share(val[0].shape[0], self.rank, self.size)
+        mine = model._evaluate_sums(val[0][lo:hi], val[1][lo:hi]) if hi > lo else (0, 0)
+        total, correct = self._sum(*mine)
+        return float(total), int(correct)
+
+    def _sum(self, *values):
+        from mpi4py import MPI
+
+        local = np.array(values, dtype=np.float64)
+        total = np.empty_like(local)
+        self.comm.Allreduce(local, total, op=MPI.SUM)
+        return total
 
 
 @contextlib.contextmanager
@@ -178,54 +204,3 @@ def launched_under_mpi():
         if value.isdigit() and int(value) > 1:
             return int(value)
     return 1
-
-
-def fit_epochs(model, comm, X, T, val, epochs, batch_size, optimizer, clip, shuffle, rng, run):
-    """The epochs of a data-parallel ``fit`` (as Sequential._fit_cpu's, with every
-    process's share of each minibatch and the collectives of the module docstring);
-    yields an EpochResult per epoch, its sums over all processes."""
-    rank, size = comm.Get_rank(), comm.Get_size()
-    cap = -(-batch_size // size)
-    buf = model._buffers(cap, optimizer.bind(model))
-    broadcast_state(comm, model, optimizer, rng)
-    net = planned_for(model.net, cap)
-    rule = optimizer.update_rule(clip, net.plan.parallel)
-    shares = reducer(comm, model.dtype)
-    summed = aligned_zeros(model.params.size, model.dtype)
-    n = X.shape[0]
-    steps_total = -(-n // batch_size)
-    perm = np.arange(n, dtype=np.int64)
-    for epoch in range(epochs):
-        if agree_on_chunk(comm, 0, run.stopped)[1]:
-            run.interrupt.requested = True
-            return
-        epoch_order(perm, shuffle, rng)
-        if callable(shuffle):   # the caller's function may draw differently per process
-            comm.Bcast(perm, root=0)
-        total, correct, done, began = 0.0, 0, 0, time.perf_counter()
-        while done < n:
-            steps, stop = agree_on_chunk(comm, run.sizer.steps, run.stopped)
-            if stop:
-                run.interrupt.requested = True
-                break
-            stop = min(n, done + steps * batch_size)
-            chunk_began = time.perf_counter()
-            with one_pool(net, cap):
-                total, correct, optimizer.steps = train_shard_batches(
-                    X, T, perm, done, stop, batch_size, net, optimizer.refresh(rule), buf,
-                    summed, optimizer.steps, total, correct, shares)
-            now = time.perf_counter()
-            run.sizer.record(-(-(stop - done) // batch_size), now - chunk_began)
-            done = stop
-            run.progress.update(f"epoch {epoch + 1}/{epochs}", -(-done // batch_size),
-                                steps_total, done, now - began)
-        total, correct = sum_over(comm, total, correct)
-        complete = done == n
-        val_sums = None
-        if val is not None and complete:
-            lo, hi = share(val[0].shape[0], rank, size)
-            mine = model._evaluate_sums(val[0][lo:hi], val[1][lo:hi]) if hi > lo else (0, 0)
-            val_total, val_correct = sum_over(comm, *mine)
-            val_sums = (float(val_total), int(val_correct))
-        yield EpochResult(float(total), int(correct), done, val_sums, complete,
-                          model._copy_state)

@@ -10,6 +10,8 @@ import threading
 
 import numpy as np
 
+from fastnn.kernels import _training as training
+
 #: the length aimed at for one compiled call: Ctrl-C takes effect within about this long
 CHUNK_SECONDS = 0.2
 #: epochs expected to last longer than this show an in-epoch progress bar (on a terminal)
@@ -137,3 +139,36 @@ class EpochResult:
         self.total, self.correct, self.samples = total, correct, samples
         self.val_sums, self.complete, self.copy_state = val_sums, complete, copy_state
         self.sync = sync if sync is not None else (lambda: None)
+
+
+class OneProcess:
+    """The processes that train together in a plain ``fit``: this one. Sequential._fit_cpu
+    runs its epochs through these steps; fastnn.distributed.Processes makes each of them
+    a collective across MPI processes."""
+
+    def workspace_samples(self, batch_size):
+        """Samples of a minibatch this process computes at most."""
+        return batch_size
+
+    def begin(self, model, optimizer, rng):
+        """Before the first epoch (the optimizer's state bound)."""
+
+    def agree(self, steps, stopped):
+        """(steps of the next chunk, whether to stop) as every process will take them."""
+        return steps, stopped
+
+    def same_order(self, perm, shuffle):
+        """After ``epoch_order``: every process's ``perm`` the same."""
+
+    def train(self, X, T, perm, start, stop, batch_size, net, upd, buf, steps, total, correct):
+        """One compiled chunk: kernels._training.train_batches."""
+        return training.train_batches(X, T, perm, start, stop, batch_size, net, upd, buf,
+                                      steps, total, correct)
+
+    def totals(self, total, correct):
+        """An epoch's loss sum and correct count over every process."""
+        return total, correct
+
+    def validate(self, model, val):
+        """The validation sums (loss, correct) over ``val`` = (X, T)."""
+        return model._evaluate_sums(*val)

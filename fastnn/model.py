@@ -16,7 +16,7 @@ import numpy as np
 
 from fastnn.buffers import aligned_zeros
 from fastnn.callbacks import Callback
-from fastnn.epochs import EpochResult, EpochRun, Interrupt, Progress, epoch_order
+from fastnn.epochs import EpochResult, EpochRun, Interrupt, OneProcess, Progress, epoch_order
 from fastnn.history import History
 from fastnn.layers import Activation, BatchNorm, Dense, Dropout
 from fastnn.optimizers import check_clip, get_optimizer
@@ -513,8 +513,8 @@ class Sequential:
         if comm is not None:
             from fastnn import distributed
 
-            epochs_run = distributed.fit_epochs(self, comm, X, T, val, epochs, batch_size,
-                                                optimizer, clip, shuffle, rng, run)
+            epochs_run = self._fit_cpu(X, T, val, epochs, batch_size, optimizer, clip, shuffle,
+                                       rng, run, distributed.Processes(comm))
         elif self.device == "cuda":
             from fastnn import device
 
@@ -576,26 +576,38 @@ class Sequential:
         np.copyto(params, self.params)
         np.copyto(stats, self.stats)
 
-    def _fit_cpu(self, X, T, val, epochs, batch_size, optimizer, clip, shuffle, rng, run):
+    def _fit_cpu(self, X, T, val, epochs, batch_size, optimizer, clip, shuffle, rng, run,
+                 team=None):
         """The epochs of ``fit``, each as compiled chunks of consecutive steps (about
         CHUNK_SECONDS each: fastnn.epochs); yields an EpochResult per epoch. After Ctrl-C,
-        the epoch in progress ends at the next chunk boundary, as a partial result."""
-        buf = self._buffers(batch_size, optimizer.bind(self))
-        net = planned_for(self.net, batch_size)
+        the epoch in progress ends at the next chunk boundary, as a partial result.
+        ``team``: the processes training together (fastnn.epochs.OneProcess, or
+        fastnn.distributed.Processes for a data-parallel fit)."""
+        team = OneProcess() if team is None else team
+        cap = team.workspace_samples(batch_size)
+        buf = self._buffers(cap, optimizer.bind(self))
+        team.begin(self, optimizer, rng)
+        net = planned_for(self.net, cap)
         rule = optimizer.update_rule(clip, net.plan.parallel)
         n = X.shape[0]
         steps_total = -(-n // batch_size)
         perm = np.arange(n, dtype=np.int64)
         for epoch in range(epochs):
-            if run.stopped:
+            if team.agree(0, run.stopped)[1]:
+                run.interrupt.requested = True
                 return
             epoch_order(perm, shuffle, rng)
+            team.same_order(perm, shuffle)
             total, correct, done, began = 0.0, 0, 0, time.perf_counter()
-            while done < n and not run.stopped:
-                stop = min(n, done + run.sizer.steps * batch_size)
+            while done < n:
+                steps, stopped = team.agree(run.sizer.steps, run.stopped)
+                if stopped:
+                    run.interrupt.requested = True
+                    break
+                stop = min(n, done + steps * batch_size)
                 chunk_began = time.perf_counter()
-                with one_pool(net, batch_size):
-                    total, correct, optimizer.steps = training.train_batches(
+                with one_pool(net, cap):
+                    total, correct, optimizer.steps = team.train(
                         X, T, perm, done, stop, batch_size, net, optimizer.refresh(rule),
                         buf, optimizer.steps, total, correct)
                 now = time.perf_counter()
@@ -603,8 +615,9 @@ class Sequential:
                 done = stop
                 run.progress.update(f"epoch {epoch + 1}/{epochs}", -(-done // batch_size),
                                     steps_total, done, now - began)
+            total, correct = team.totals(total, correct)
             complete = done == n
-            val_sums = None if val is None or not complete else self._evaluate_sums(*val)
+            val_sums = None if val is None or not complete else team.validate(self, val)
             yield EpochResult(total, correct, done, val_sums, complete, self._copy_state)
 
     def __repr__(self):

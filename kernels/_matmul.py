@@ -287,8 +287,8 @@ def matmul_parallel(a, b, out):
     thread of the pool (PARTS), each a single-threaded BLAS call (BLAS must run one thread
     meanwhile: fastnn.threads.one_pool), along the longer side of the C-ordered product —
     so each thread packs its share of the larger operand and all of the smaller. Below,
-    ``matmul``.
-    The blocks do not depend on the threads in use, so neither does the result (tested)."""
+    ``matmul``. The blocks do not depend on the threads in use, so neither does the
+    result (tested)."""
     A, B, C = _as_c_ordered(a, b, out)
     M, N = C.shape
     by_rows = M >= N
