@@ -129,6 +129,9 @@ class Processes(OneProcess):
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self.reducer = self.summed = None
 
+    #: each process runs its share of a minibatch whole (kernels._allreduce)
+    splits = False
+
     def workspace_samples(self, batch_size):
         return -(-batch_size // self.size)
 

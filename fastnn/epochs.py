@@ -146,6 +146,9 @@ class OneProcess:
     runs its epochs through these steps; fastnn.distributed.Processes makes each of them
     a collective across MPI processes."""
 
+    #: whether its minibatches may be split by samples across threads (Plan.split)
+    splits = True
+
     def workspace_samples(self, batch_size):
         """Samples of a minibatch this process computes at most."""
         return batch_size

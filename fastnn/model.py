@@ -219,9 +219,10 @@ class Sequential:
                                      (block.norm.running_mean, 0), (block.norm.running_var, 1)):
                     array[...] = value
 
-    def _buffers(self, cap, state=None):
-        """The kernels' ``Buffers``, with a workspace for minibatches of ``cap``."""
-        need = network.workspace_size.py_func(self.net, cap)
+    def _buffers(self, cap, state=None, net=None):
+        """The kernels' ``Buffers``, with a workspace for minibatches of ``cap`` (for the
+        plan of ``net``, by default the model's)."""
+        need = network.workspace_size.py_func(self.net if net is None else net, cap)
         if self._ws.size < need:
             self._ws = aligned_zeros(need, self.dtype)
         return network.Buffers(self.params, self.grads,
@@ -378,8 +379,8 @@ class Sequential:
         clip = check_clip(clip_norm, clip_value)
         n = X.shape[0]
         self._check_batch_statistics(n, n, "X")
-        buf = self._buffers(n, optimizer.bind(self))
-        net = planned_for(self.net, n)
+        net = planned_for(self.net, n, training=True)
+        buf = self._buffers(n, optimizer.bind(self), net)
         with one_pool(net, n):
             loss, _, optimizer.steps = training.train_batches(
                 X, T, np.arange(n), 0, n, n, net,
@@ -585,9 +586,9 @@ class Sequential:
         fastnn.distributed.Processes for a data-parallel fit)."""
         team = OneProcess() if team is None else team
         cap = team.workspace_samples(batch_size)
-        buf = self._buffers(cap, optimizer.bind(self))
+        net = planned_for(self.net, cap, training=team.splits)
+        buf = self._buffers(cap, optimizer.bind(self), net)
         team.begin(self, optimizer, rng)
-        net = planned_for(self.net, cap)
         rule = optimizer.update_rule(clip, net.plan.parallel)
         n = X.shape[0]
         steps_total = -(-n // batch_size)

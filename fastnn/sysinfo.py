@@ -4,7 +4,7 @@ import os
 import platform
 
 from fastnn.kernels._crossover import OPENBLAS_CORE_WIDTH
-from fastnn.kernels._layout import PARALLEL_PRODUCT, PARALLEL_WEIGHTS
+from fastnn.kernels._layout import PARALLEL_PRODUCT, PARALLEL_WEIGHTS, SPLIT_PRODUCT
 
 ENV_VARS = ("OPENBLAS_CORETYPE", "FASTNN_MATMUL_CROSSOVER", "OPENBLAS_NUM_THREADS",
             "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER",
@@ -81,6 +81,7 @@ def collect():
                                 "outer": crossover.OUTER_FORM_LIMIT},
         "numba_threading_layer": layer, "numba_threads": numba.get_num_threads(),
         "parallel_weights": PARALLEL_WEIGHTS, "parallel_product": PARALLEL_PRODUCT,
+        "split_product": SPLIT_PRODUCT,
         "environment": {k: os.environ[k] for k in ENV_VARS if k in os.environ},
         "warnings": pinned_below_cpu(pools, extensions),
     }
@@ -106,7 +107,9 @@ def main(args=None):
           f"{info['numba_threads']} threads: networks whose widest layer has "
           f"{info['parallel_weights']} weights, or whose largest product has "
           f"{info['parallel_product']} multiply-adds at the batch size, split their products, "
-          f"updates, epilogues and gather across them (BLAS at one thread meanwhile)")
+          f"updates, epilogues and gather across them (BLAS at one thread meanwhile); "
+          f"smaller ones without BatchNorm or Dropout whose largest product has "
+          f"{info['split_product']} train with each minibatch split by samples across them")
     for key, value in info["environment"].items():
         print(f"{'env ' + key:<22}{value}")
     for warning in info["warnings"]:

@@ -8,7 +8,9 @@ or its largest product PARALLEL_PRODUCT multiply-adds at the batch size) splits 
 single-threaded BLAS call (kernels._matmul.matmul_parallel), and ``one_pool`` holds
 BLAS at one thread while its kernels run, restoring it after. A serial plan's step is
 held at one BLAS thread too, unless its largest product is big enough for BLAS's own
-threads to pay (BLAS_THREADS_WORK). ``set_num_threads`` sets both pools.
+threads to pay (BLAS_THREADS_WORK). A split plan (``net.plan.split``: a smaller network
+trained on large minibatches, kernels._split) runs each part of a minibatch on a Numba
+thread, its products single-threaded BLAS too. ``set_num_threads`` sets both pools.
 """
 import contextlib
 
@@ -58,11 +60,11 @@ def largest_product(net, batch_size):
 @contextlib.contextmanager
 def one_pool(net, batch_size):
     """While the kernels of ``net`` (a kernels.Network) run on batches of ``batch_size``
-    samples: BLAS held at one thread, restored on exit — for a parallel plan always (its
-    products are split across Numba's threads); for a serial plan unless its largest
+    samples: BLAS held at one thread, restored on exit — for a parallel or split plan
+    always (its products, or its minibatches' parts, are spread across Numba's threads); for a serial plan unless its largest
     product is at most BLAS_SINGLE_WORK (one thread anyway) or from BLAS_THREADS_WORK on
     (BLAS's threads pay). Wrap a custom loop's compiled call in it too."""
-    if not net.plan.parallel:
+    if not (net.plan.parallel or net.plan.split):
         work = largest_product(net, batch_size)
         if work <= BLAS_SINGLE_WORK or work >= BLAS_THREADS_WORK:
             yield

@@ -25,12 +25,9 @@ from numba.extending import intrinsic
 from ._jit import kernel
 from ._network import (
     TRAIN_UPDATE,
-    backward,
     correct_predictions,
-    delta_view,
-    forward,
+    forward_backward_share,
     gather,
-    output_loss,
     output_view,
     target_view,
 )
@@ -73,15 +70,6 @@ def allreduce_sum(reducer, send, recv):
         raise RuntimeError("MPI_Allreduce failed")
 
 
-@kernel
-def _scale(D, factor):
-    """D <- factor · D, in place."""
-    s = D.dtype.type(factor)
-    for j in range(D.shape[1]):
-        for i in range(D.shape[0]):
-            D[i, j] *= s
-
-
 @kernel(entry=True)
 def train_shard_batches(X, T, perm, start, stop, batch_size, net, upd, buf, summed, step,
                         total, correct, reducer):
@@ -103,14 +91,10 @@ def train_shard_batches(X, T, perm, start, stop, batch_size, net, upd, buf, summ
             Xb = output_view(buf.ws, net, cap, 0, mine)
             Tb = target_view(buf.ws, net, cap, mine)
             gather(net.plan, X, T, perm, lo, Xb, Tb)
-            forward(net, buf, Xb, cap, np.int64(TRAIN_UPDATE), step, net.fused)
-            Y = output_view(buf.ws, net, cap, L, mine)
-            D = delta_view(buf.ws, net, cap, L, mine)
-            loss = output_loss(net.plan, Y, Tb, D)
-            _scale(D, mine / nb)
-            backward(net, buf, Xb, cap, step)
+            loss = forward_backward_share(net, buf, Xb, Tb, cap, np.int64(TRAIN_UPDATE), step,
+                                          mine / nb)
             total += loss * mine
-            correct += correct_predictions(net.plan, Y, Tb)
+            correct += correct_predictions(net.plan, output_view(buf.ws, net, cap, L, mine), Tb)
         else:
             buf.grads[:] = 0
         allreduce_sum(reducer, buf.grads, summed)

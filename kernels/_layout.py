@@ -18,7 +18,10 @@ loss computed as one kernel from the logits), the dropout ``key``; ``plan``, the
 kernels compile for (kernels._plan: ``norm`` and ``dropout``, whether any block has
 them, ``loss`` and ``fused``, ``parallel``: products split across Numba's threads, for
 a network whose widest layer has PARALLEL_WEIGHTS weights, or, through ``planned_for``,
-whose largest product at a batch size has PARALLEL_PRODUCT multiply-adds); and ``seg``, the
+whose largest product at a batch size has PARALLEL_PRODUCT multiply-adds; ``split``:
+training minibatches split by samples across the threads, kernels._split, through
+``planned_for``); ``acc_size`` (2 × the widest BatchNorm layer, and 2 × the parts of a
+split minibatch at least); and ``seg``, the
 ``Segments`` of ``params``: one per tensor (W, b, γ, β), with its L1 and L2
 coefficients and ``decay`` = 1 where decoupled weight decay applies (weights only).
 
@@ -30,12 +33,14 @@ The workspace ``ws`` of minibatches of at most ``cap`` samples is one flat vecto
 A_l, D_l and Ẑ start at ``a_unit[l]``, ``d_unit[l]``, ``h_unit[l]`` times ``cap``
 (matrices stored column-major: column j is sample j); the per-feature buffers at
 ``ws_units · cap + f_off[l]``. D_l holds the loss gradient at A_l. ``acc`` is a float64
-scratch of ``acc_size`` for the reductions of BatchNorm.
+scratch of ``acc_size`` for the reductions of BatchNorm and a split minibatch's sums.
 """
 from collections import namedtuple
 
 import numpy as np
 
+from ._jit import kernel
+from ._matmul import PARTS
 from ._plan import Plan
 
 Segments = namedtuple("Segments", "bounds l1 l2 decay")
@@ -101,17 +106,17 @@ def make_network(sizes, acts, norm, momentum, eps, drop, l1, l2, loss, fused, ke
             h_unit.append(-1)
             f_off.append(-1)
     widest_norm = max([sizes[l + 1] for l in range(L) if norm[l]] or [0])
+    norms, drops = any(bool(n) for n in norm), any(d > 0.0 for d in drop)
     net = Network(
         sizes=_i64(sizes), acts=_i64(acts), w_off=_i64(w_off), b_off=_i64(b_off),
         norm=_i64(norm), g_off=_i64(g_off), r_off=_i64(r_off), momentum=_f64(momentum),
         eps=_f64(eps), drop=_f64(drop), key=np.uint64(key), loss=np.int64(loss),
         fused=bool(fused), a_unit=_i64(a_unit), d_unit=_i64(d_unit), h_unit=_i64(h_unit),
         f_off=_i64(f_off), ws_units=np.int64(units), ws_fixed=np.int64(fixed),
-        acc_size=np.int64(2 * widest_norm),
+        acc_size=np.int64(max(2 * widest_norm, 2 * PARTS)),
         seg=Segments(_i64(bounds), _f64(seg_l1), _f64(seg_l2), _f64(decay)),
-        plan=Plan(norm=any(bool(n) for n in norm), dropout=any(d > 0.0 for d in drop),
-                  loss=int(loss), fused=bool(fused),
-                  parallel=_parallel(sizes, 0)))
+        plan=Plan(norm=norms, dropout=drops, loss=int(loss), fused=bool(fused),
+                  parallel=_parallel(sizes, 0), split=False))
     return net, n_params, n_stats
 
 
@@ -119,25 +124,57 @@ def make_network(sizes, acts, norm, momentum, eps, drop, l1, l2, loss, fused, ke
 #: Numba's threads (Plan.parallel; below, one thread has too little work to split)
 PARALLEL_WEIGHTS = 1 << 15
 #: m·k·n of a step's largest product (the widest layer's weights times the batch) from
-#: which a smaller network's products run on Numba's threads too. Measured (2 cores,
-#: 56-64-64-1 trained by Adam, µs per step serial / parallel): batch 64 (0.26 M) 57 / 67,
-#: 100 (0.41 M) 90 / 83, 128 (0.52 M) 105 / 100, 200 (0.82 M) 163 / 128
+#: which a smaller network's products run on Numba's threads too (inference, and the
+#: training passes of a network that cannot split). Measured (2 cores, 56-64-64-1 trained
+#: by Adam, µs per step serial / parallel products): batch 64 (0.26 M) 57 / 67, 100
+#: (0.41 M) 90 / 83, 128 (0.52 M) 105 / 100, 200 (0.82 M) 163 / 128
 PARALLEL_PRODUCT = 1 << 19
+#: m·k·n of a step's largest product from which a smaller network (widest layer below
+#: PARALLEL_WEIGHTS weights) without BatchNorm or Dropout trains with its minibatches split
+#: by samples across the threads (Plan.split, kernels._split). Measured (AMD Zen 3, 2
+#: cores, 56-64-64-1 by Adam, best µs per step of 20 epochs, serial / parallel products /
+#: split): batch 32 (0.13 M) 33 / 35 / 37, 48 (0.20 M) 44 / 46 / 43, 64 (0.26 M)
+#: 54 / 55 / 43, 100 (0.41 M) 85 / 77 / 61, 200 (0.82 M) 152 / 114 / 89. mnist's
+#: 784-256-128-10 (2^17.6 weights) at 128: 1.19 / 1.07 / 1.21 ms: products stay
+SPLIT_PRODUCT = 1 << 18
+#: samples per part of a split minibatch at least
+MIN_PART = 16
+
+
+@kernel(inline="always")
+def split_parts(cap):
+    """Parts of a split plan's minibatch of at most ``cap`` samples: one per thread of the
+    pool at launch (kernels._matmul.PARTS), each of MIN_PART samples at least."""
+    return max(1, min(PARTS, cap // MIN_PART))
+
+
+def _widest(sizes):
+    return max(a * b for a, b in zip(sizes, sizes[1:]))
 
 
 def _parallel(sizes, batch_size):
-    widest = max(a * b for a, b in zip(sizes, sizes[1:]))
+    widest = _widest(sizes)
     return bool(widest >= PARALLEL_WEIGHTS or widest * batch_size >= PARALLEL_PRODUCT)
 
 
-def planned_for(net, batch_size):
-    """``net`` with the plan for minibatches of ``batch_size`` samples: parallel when its
-    widest layer has PARALLEL_WEIGHTS weights (as ``make_network`` plans it) or its largest
-    product PARALLEL_PRODUCT multiply-adds."""
-    parallel = _parallel(net.sizes.tolist(), batch_size)
-    if parallel == net.plan.parallel:
+def planned_for(net, batch_size, training=False):
+    """``net`` with the plan for minibatches of ``batch_size`` samples: parallel products
+    when its widest layer has PARALLEL_WEIGHTS weights (as ``make_network`` plans it) or
+    its largest product PARALLEL_PRODUCT multiply-adds. For ``training`` steps
+    (kernels._training.train_batches), a smaller network without BatchNorm or Dropout
+    whose largest product has SPLIT_PRODUCT multiply-adds splits its minibatches by
+    samples instead (Plan.split), when the pool has more than one part for them."""
+    sizes = net.sizes.tolist()
+    widest = _widest(sizes)
+    parallel = _parallel(sizes, batch_size)
+    split = bool(training and widest < PARALLEL_WEIGHTS and widest * batch_size >= SPLIT_PRODUCT
+                 and not net.plan.norm and not net.plan.dropout
+                 and split_parts.py_func(batch_size) > 1)
+    if split:
+        parallel = False
+    if parallel == net.plan.parallel and split == net.plan.split:
         return net
-    return net._replace(plan=Plan(**{**net.plan.choices, "parallel": parallel}))
+    return net._replace(plan=Plan(**{**net.plan.choices, "parallel": parallel, "split": split}))
 
 
 def without_penalty(seg):

@@ -41,6 +41,7 @@ from ._losses import (
 )
 from ._matmul import matmul, matmul_parallel
 from ._plan import by_plan
+from ._layout import split_parts
 from ._random import stream
 from ._views import column_major, row_major, segment
 
@@ -51,8 +52,13 @@ Buffers = namedtuple("Buffers", "params grads state stats ws acc")
 
 @kernel(inline="always")
 def workspace_size(net, cap):
-    """Length of the flat workspace for minibatches of at most ``cap`` samples."""
-    return net.ws_units * cap + net.ws_fixed
+    """Length of the flat workspace for minibatches of at most ``cap`` samples (for a
+    split plan, kernels._split: its parts' workspaces, then parts 1 … P − 1's gradients)."""
+    if not net.plan.split:
+        return net.ws_units * cap + net.ws_fixed
+    P = split_parts(cap)
+    part = (cap + P - 1) // P
+    return P * (net.ws_units * part + net.ws_fixed) + (P - 1) * net.seg.bounds[-1]
 
 
 @kernel(inline="always")
@@ -409,10 +415,30 @@ def backward(net, buf, X, cap, step):
 @kernel
 def forward_backward(net, buf, X, T, cap, mode, step):
     """Loss of one minibatch (X (n_0, nb), T (n_L, nb)) and its gradient in ``grads``."""
+    return forward_backward_share(net, buf, X, T, cap, mode, step, 1.0)
+
+
+@kernel
+def forward_backward_share(net, buf, X, T, cap, mode, step, share):
+    """forward_backward of a share of a larger minibatch: the loss of these nb samples
+    (their mean), and ``share`` (nb over the larger minibatch's size) times their
+    gradient in ``grads`` — their part of the larger minibatch's gradient (the loss
+    gradient at the output scaled, before backpropagation)."""
     L = net.sizes.shape[0] - 1
     nb = X.shape[1]
     forward(net, buf, X, cap, mode, step, net.fused)
-    loss = output_loss(net.plan, output_view(buf.ws, net, cap, L, nb), T,
-                       delta_view(buf.ws, net, cap, L, nb))
+    D = delta_view(buf.ws, net, cap, L, nb)
+    loss = output_loss(net.plan, output_view(buf.ws, net, cap, L, nb), T, D)
+    if share != 1.0:
+        scale_columns(D, share)
     backward(net, buf, X, cap, step)
     return loss
+
+
+@kernel
+def scale_columns(D, factor):
+    """D <- factor · D, in place (D column-major)."""
+    s = D.dtype.type(factor)
+    for j in range(D.shape[1]):
+        for i in range(D.shape[0]):
+            D[i, j] *= s

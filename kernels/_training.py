@@ -25,6 +25,8 @@ from ._network import (
     target_view,
 )
 from ._optimizers import optimizer_update
+from ._plan import by_plan
+from ._split import split_minibatch
 from ._views import column_major
 
 
@@ -50,18 +52,32 @@ def train_batches(X, T, perm, start, stop, batch_size, net, upd, buf, step, tota
     predictions, step count after).
     """
     n = perm.shape[0]
-    L = net.sizes.shape[0] - 1
     for begin in range(start, stop, batch_size):
         nb = min(batch_size, n - begin)
-        Xb = output_view(buf.ws, net, batch_size, 0, nb)
-        Tb = target_view(buf.ws, net, batch_size, nb)
-        gather(net.plan, X, T, perm, begin, Xb, Tb)
-        loss = forward_backward(net, buf, Xb, Tb, batch_size, np.int64(TRAIN_UPDATE), step)
-        total += loss * nb
-        correct += correct_predictions(net.plan, output_view(buf.ws, net, batch_size, L, nb), Tb)
+        total, correct = minibatch_gradient(net.plan, net, buf, X, T, perm, begin, nb,
+                                            batch_size, step, total, correct)
         optimizer_update(upd, net.seg, buf.params, buf.grads, buf.state, step)
         step += 1
     return total, correct, step
+
+
+@kernel
+def whole_minibatch(net, buf, X, T, perm, begin, nb, cap, step, total, correct):
+    """The gradient of the minibatch of samples perm[begin:begin+nb] in ``buf.grads``;
+    returns (total + its loss sum, correct + its correct predictions)."""
+    L = net.sizes.shape[0] - 1
+    Xb = output_view(buf.ws, net, cap, 0, nb)
+    Tb = target_view(buf.ws, net, cap, nb)
+    gather(net.plan, X, T, perm, begin, Xb, Tb)
+    loss = forward_backward(net, buf, Xb, Tb, cap, np.int64(TRAIN_UPDATE), step)
+    total += loss * nb
+    correct += correct_predictions(net.plan, output_view(buf.ws, net, cap, L, nb), Tb)
+    return total, correct
+
+
+#: minibatch_gradient(net.plan, net, buf, X, T, perm, begin, nb, cap, step, total, correct):
+#: whole_minibatch, or for a split plan its samples split across threads (kernels._split)
+minibatch_gradient = by_plan("split", {False: whole_minibatch, True: split_minibatch})
 
 
 @kernel(entry=True)

@@ -6,7 +6,8 @@ makes for each NumPy argument — for any number of steps, epochs or calls per e
 tracemalloc shows no growth with the number of steps in a call. Epochs run as one
 compiled call here (fastnn.epochs sizes chunks by time; the script fixes them), and as
 many calls as steps in one check. Also with every remedy of 0.2 in use (BatchNorm,
-Dropout, AdamW with a schedule, clipping). Runs in a subprocess: NUMBA_NRT_STATS must
+Dropout, AdamW with a schedule, clipping), and with minibatches split by samples across
+threads (Plan.split). Runs in a subprocess: NUMBA_NRT_STATS must
 be set before Numba starts."""
 import json
 import os
@@ -33,9 +34,10 @@ SCRIPT = textwrap.dedent("""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((1000, 12)).astype(np.float32)
     y = rng.integers(0, 4, 1000)
-    if sys.argv[1] == "plain":
-        layers = [fastnn.Dense(12, 32, activation="relu", l2=1e-4),
-                  fastnn.Dense(32, 16, activation="tanh"),
+    if sys.argv[1] in ("plain", "split"):   # split: minibatches of 100 split by samples
+        width = 32 if sys.argv[1] == "plain" else 256
+        layers = [fastnn.Dense(12, width, activation="relu", l2=1e-4),
+                  fastnn.Dense(width, 16, activation="tanh"),
                   fastnn.Dense(16, 4, activation="softmax")]
         opt, options = fastnn.Adam(), {}
     else:   # every remedy of 0.2 at once
@@ -47,7 +49,10 @@ SCRIPT = textwrap.dedent("""
         options = {"clip_norm": 1.0, "clip_value": 0.5}
     model = fastnn.Sequential(layers, loss="categorical_crossentropy", seed=0)
     fit = lambda **kw: model.fit(X, y, optimizer=opt, verbose=0, **options, **kw)  # noqa
-    fit(epochs=1, batch_size=32)  # compile, allocate
+    from fastnn.kernels._layout import planned_for
+    print(json.dumps({"split": planned_for(model.net, 100, training=True).plan.split}))
+    for batch_size in (32, 100, 1000):
+        fit(epochs=1, batch_size=batch_size)  # compile, allocate
 
     def nrt_events(batch_size, epochs):
         before = rtsys.get_allocation_stats()
@@ -74,12 +79,16 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("model", ["plain", "regularized"])
+@pytest.mark.parametrize("model", ["plain", "regularized", "split"])
 def test_training_steps_allocate_nothing(model):
+    from fastnn.kernels._matmul import PARTS
+
     env = dict(os.environ, NUMBA_NRT_STATS="1")
     out = subprocess.run([sys.executable, "-c", SCRIPT, model], env=env, capture_output=True,
                          text=True, check=True).stdout
-    stats = json.loads(out.strip().splitlines()[-1])
+    lines = out.strip().splitlines()
+    assert json.loads(lines[0])["split"] is (model == "split" and PARTS > 1)
+    stats = json.loads(lines[-1])
     for name, events in stats.items():
         if isinstance(events, list):   # alloc, free, meminfo alloc, meminfo free
             assert events == [0, 0, 0, 0], (name, stats)

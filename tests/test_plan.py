@@ -106,13 +106,14 @@ def test_a_network_plan_records_its_kinds():
         net, _, _ = make_network(list(sizes), [1, 0], list(norm), [0.9, 0.9], [1e-5, 1e-5],
                                  list(drop), [0.0, 0.0], [0.0, 0.0], loss, fused, 7)
         return net.plan
-    assert plan() == Plan(norm=False, dropout=False, loss=0, fused=False, parallel=False)
+    assert plan() == Plan(norm=False, dropout=False, loss=0, fused=False, parallel=False,
+                          split=False)
     assert type(plan()) is type(Plan(norm=False, dropout=False, loss=0, fused=False,
-                                     parallel=False))
+                                     parallel=False, split=False))
     assert plan(norm=(0, 1)).norm and not plan(norm=(0, 1)).dropout
     assert plan(drop=(0.0, 0.5)).dropout and not plan(drop=(0.0, 0.5)).norm
     assert plan(loss=2, fused=True) == Plan(norm=False, dropout=False, loss=2, fused=True,
-                                            parallel=False)
+                                            parallel=False, split=False)
     # the widest layer's weights decide whether the products run across threads
     assert not plan(sizes=(3, PARALLEL_WEIGHTS // 3 - 1, 2)).parallel
     assert plan(sizes=(4, PARALLEL_WEIGHTS // 4, 2)).parallel

@@ -34,3 +34,20 @@ class Workload:
     def track_ms_per_step(self, name):
         return min(contenders.fastnn_run(self.w, 2)) / steps(self.w) * 1e3
     track_ms_per_step.unit = "ms"
+
+
+class Plans:
+    """bike's network (56-64-64-1, Adam) for an epoch under each plan: serial, products
+    split across threads (Plan.parallel), minibatches split by samples (Plan.split;
+    fastnn.bench.plans), at bike's batch (64) and the scikit-learn drop-in's (200)."""
+    params = (["serial", "products", "split"], [64, 200])
+    param_names = ["plan", "batch"]
+    timeout = 300
+
+    def setup(self, plan, batch):
+        from fastnn.bench.plans import epoch_runner
+
+        self.epoch = epoch_runner(WORKLOADS["bike"], batch, plan)
+
+    def time_epoch(self, plan, batch):
+        self.epoch()

@@ -1,7 +1,8 @@
 """Where a workload's step goes: each part of fastnn's training step timed alone, in
 its own compiled loop over an epoch's minibatches (µs per step, best of ``repeats``).
 
-    epoch          train_batches over a whole epoch as fit runs it (shuffled order), for the total
+    epoch          train_batches over a whole epoch as fit runs it (shuffled order, the plan
+                   fit picks: a split plan's minibatches split across threads), for the total
     products       the step's 8 matrix products as the model's plan runs them (matmul:
                    loops or BLAS; a parallel plan: matmul_parallel across threads)
     floor          the same products through BLAS alone (the GEMM floor)
@@ -19,7 +20,8 @@ its own compiled loop over an epoch's minibatches (µs per step, best of ``repea
 A part timed alone runs with warmer caches than inside the step, so the parts add up
 to about the epoch, not exactly. Everything runs as ``fit`` runs it: the plan's
 kernels (parallel ones for a parallel plan), BLAS held at one thread for a parallel
-plan (fastnn.threads.one_pool). ``--threads 1,2`` times every part at each thread count
+plan (fastnn.threads.one_pool) — except that the parts of a split plan's step (bike's)
+are timed as the serial plan runs them on the whole minibatch. ``--threads 1,2`` times every part at each thread count
 and prints each part's parallel fraction p (Amdahl: t(N) = t(1)·(1 − p + p/N), from
 t(1) and t(2)) and the step time the parts predict at 16 and 64 threads.
 ``--remedies`` instead times whole steps of a workload with each remedy of its
@@ -38,6 +40,7 @@ from fastnn.bench.workloads import (CLIP_NORM, DROPOUT, LR, WEIGHT_DECAY, WORKLO
                                     data, fit_options, steps)
 from fastnn.optimizers import check_clip
 from fastnn.kernels import _dropout as dropout, _network as network, _optimizers as optimizers
+from fastnn.kernels._layout import planned_for
 from fastnn.kernels._matmul import matmul, matmul_blas, matmul_parallel
 from fastnn.threads import one_pool
 from fastnn.kernels._training import train_batches
@@ -121,7 +124,8 @@ def breakdown(name, repeats=5):
     clip = check_clip(options.get("clip_norm"), options.get("clip_value"))
     model.fit(X, y, epochs=1, batch_size=w.batch, optimizer=opt, verbose=0, **options)
     X, T = model._xy(X, y)
-    buf, net = model._buffers(w.batch, opt.bind(model)), model.net
+    net, planned = model.net, planned_for(model.net, w.batch, training=True)
+    buf = model._buffers(w.batch, opt.bind(model), planned)
     perm = np.random.default_rng(1).permutation(X.shape[0]).astype(np.int64)
     n, nb = steps(w), w.batch
     operands = product_operands(w)
@@ -130,7 +134,8 @@ def breakdown(name, repeats=5):
     floor = step_products(matmul_blas)
     rule, unclipped = opt.update_rule(clip, parallel), opt.update_rule(None, parallel)
     parts = {
-        "epoch": lambda: train_batches(X, T, perm, 0, X.shape[0], nb, net, rule, buf, 1, 0.0, 0),
+        "epoch": lambda: train_batches(X, T, perm, 0, X.shape[0], nb, planned, rule, buf, 1,
+                                       0.0, 0),
         "products": lambda: products(*operands, n),
         "floor": lambda: floor(*operands, n),
         "gather": lambda: _gather(n, X, T, perm, nb, buf.ws, net),
@@ -148,7 +153,7 @@ def breakdown(name, repeats=5):
         if part == "floor":      # the floor's products run on BLAS's own threads
             times[part] = min(timed(run, repeats)) / n * 1e6
             continue
-        with one_pool(net, nb):
+        with one_pool(planned if part == "epoch" else net, nb):
             times[part] = min(timed(run, repeats)) / n * 1e6
     return times
 
