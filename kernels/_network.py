@@ -51,14 +51,22 @@ Buffers = namedtuple("Buffers", "params grads state stats ws acc")
 
 
 @kernel(inline="always")
+def part_size(net, cap):
+    """(P, samples per part, workspace length per part) of a minibatch of at most ``cap``
+    samples under a split plan (kernels._split)."""
+    P = split_parts(cap)
+    part = (cap + P - 1) // P
+    return P, part, net.ws_units * part + net.ws_fixed
+
+
+@kernel(inline="always")
 def workspace_size(net, cap):
     """Length of the flat workspace for minibatches of at most ``cap`` samples (for a
     split plan, kernels._split: its parts' workspaces, then parts 1 … P − 1's gradients)."""
     if not net.plan.split:
         return net.ws_units * cap + net.ws_fixed
-    P = split_parts(cap)
-    part = (cap + P - 1) // P
-    return P * (net.ws_units * part + net.ws_fixed) + (P - 1) * net.seg.bounds[-1]
+    P, _, size = part_size(net, cap)
+    return P * size + (P - 1) * net.seg.bounds[-1]
 
 
 @kernel(inline="always")

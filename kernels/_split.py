@@ -24,9 +24,9 @@ import numpy as np
 from numba import prange
 
 from ._jit import internal_overload, kernel
-from ._layout import Network, split_parts
+from ._layout import Network
 from ._network import (TRAIN_UPDATE, Buffers, correct_predictions, forward_backward_share,
-                       gather_batch, output_view, target_view)
+                       gather_batch, output_view, part_size, target_view)
 from ._plan import Plan, plan_choices
 
 #: Network's fields before ``seg`` and ``plan`` (the tables a parallel region can take:
@@ -36,14 +36,6 @@ assert Network._fields[_HEAD:] == ("seg", "plan")
 
 #: parameters per block of the parallel sum of the parts' gradients
 SUM_BLOCK = 1 << 14
-
-@kernel(inline="always")
-def part_size(net, cap):
-    """(P, samples per part, workspace length per part) of a split plan's minibatch of
-    at most ``cap`` samples."""
-    P = split_parts(cap)
-    part = (cap + P - 1) // P
-    return P, part, net.ws_units * part + net.ws_fixed
 
 
 def _part_plan(plan):  # pragma: no cover - replaced by the overload
