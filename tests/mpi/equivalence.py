@@ -75,13 +75,16 @@ def case(name, loss, optimizer, dtype, n=203, batch_size=32, seed=1, fit_seed=4,
                                                  for p in everyone)}), flush=True)
 
 
-for dtype in ("float64", "float32"):
-    for optimizer in OPTIMIZERS:
+# every optimizer and case in float64; in float32 (whose kernels are the same code) the
+# cases whose reductions differ: SGD and Adam, both cross-entropies, uneven shares, seed=None
+for dtype, optimizers in (("float64", OPTIMIZERS), ("float32", ("sgd", "adam"))):
+    for optimizer in optimizers:
         case(f"mse/{optimizer}", "mse", optimizer, dtype)
     for loss in ("binary_crossentropy", "categorical_crossentropy"):
         case(f"{loss}/adam", loss, "adam", dtype)
     # uneven shares: an odd global batch; a last minibatch of one sample (rank 0 has none)
     case("odd batch 33", "categorical_crossentropy", "adam", dtype, batch_size=33)
     case("last minibatch of 1", "mse", "adam", dtype, n=65)
-    case("regularized, clipped", "mse", "adam", dtype, l1=1e-3, l2=1e-2, clip_norm=0.5)
     case("seed=None", "mse", "adam", dtype, seed=None, fit_seed=None)
+    if dtype == "float64":
+        case("regularized, clipped", "mse", "adam", dtype, l1=1e-3, l2=1e-2, clip_norm=0.5)
