@@ -1,6 +1,5 @@
-"""The asv suite's code runs: every benchmark of asv_benchmarks/benchmarks, once, in
-this process — each value of its first parameter with the others at their first value
-(so both paths of a serial/parallel pair, every plan, every workload). asv's own run
+"""The asv suite's code runs: every benchmark of asv_benchmarks/benchmarks, in this
+process, for every value of each of its parameters (``combinations``). asv's own run
 (README, "Benchmarks") times them; CI checks the suite's discovery with ``asv check``."""
 import importlib
 import inspect
@@ -36,13 +35,16 @@ def benchmarks():
 
 
 def combinations(cls):
-    """Each value of the first parameter, the other parameters at their first value."""
+    """Each value of the first parameter with each value of the others: the others in
+    step, cycling (so every value of every parameter runs, with both paths of a
+    serial/parallel pair)."""
     params = getattr(cls, "params", None)
     if not params:
         return [()]
-    names = getattr(cls, "param_names", [])
-    grid = params if len(names) > 1 else [params]
-    return [(value, *(p[0] for p in grid[1:])) for value in grid[0]]
+    grid = params if len(getattr(cls, "param_names", [])) > 1 else [params]
+    rest = grid[1:]
+    steps = max((len(p) for p in rest), default=1)
+    return [(first, *(p[i % len(p)] for p in rest)) for first in grid[0] for i in range(steps)]
 
 
 CASES = list(benchmarks())

@@ -171,9 +171,11 @@ class ParallelTwins:
     for both (as fastnn.threads.one_pool holds it; a BLAS pool spinning from a threaded
     call would stall the parallel regions that follow): the three products (m x k x n:
     outputs, inputs, batch), Adam and SGD with momentum over a flat vector (every rule
-    but LAMB has the parallel pass), the minibatch gather."""
-    params = (["serial", "parallel"], ["forward", "weights", "inputs", "adam", "sgd", "gather"],
-              ["mnist", "wide"])
+    but LAMB has the parallel pass), the minibatch gather, the bias + ReLU epilogue and
+    ReLU's delta + db of the first hidden layer's output (parallel from 2^18 elements:
+    wide's, not mnist's), and the finiteness scan of fit's input (of the gather's data)."""
+    params = (["serial", "parallel"], ["forward", "weights", "inputs", "adam", "sgd", "gather",
+                                       "epilogue", "delta", "scan"], ["mnist", "wide"])
     param_names = ["path", "kernel", "size"]
     SHAPES = {"mnist": (256, 784, 128), "wide": (2048, 2048, 512)}
 
@@ -207,14 +209,32 @@ class ParallelTwins:
             seg = Segments(np.array([0, count], dtype=np.int64), np.zeros(1), np.zeros(1),
                            np.ones(1))
             self.call = lambda: optimizer_update(upd, seg, p, g, state, 3)
+        elif kernel in ("epilogue", "delta"):
+            b, db, G = rng.standard_normal(m, dtype=np.float32), np.empty(m, np.float32), \
+                fmat(rng, m, n)
+            if kernel == "epilogue":           # D = relu(D + b): the output of the product
+                run = network._bias_activation_blocks if parallel else \
+                    activations.bias_activation_forward
+                self.call = lambda: run(D, b, activations.RELU)
+            else:                              # G = G * relu'(D), db = row-sum(G)
+                run = network._delta_bias_blocks if parallel else network._delta_bias
+                self.call = lambda: run(activations.RELU, D, G, db)
         else:
             data = rng.standard_normal((4 * n, k), dtype=np.float32)
-            targets = rng.standard_normal((4 * n, 1), dtype=np.float32)
-            perm = rng.permutation(4 * n).astype(np.int64)
-            Xb, Tb = np.empty((k, n), np.float32, order="F"), np.empty((1, n), np.float32,
-                                                                        order="F")
-            gather = network._gather_batch_parallel if parallel else network.gather_batch
-            self.call = lambda: gather(data, targets, perm, 0, Xb, Tb)
+            if kernel == "scan":
+                from fastnn.kernels._scan import _nonfinite, count_nonfinite, scan_blocks
+
+                flat = data.ravel()
+                counts = np.empty(scan_blocks(flat.size), np.int64)
+                self.call = (lambda: count_nonfinite(flat, counts)) if parallel else \
+                    (lambda: _nonfinite(flat))
+            else:
+                targets = rng.standard_normal((4 * n, 1), dtype=np.float32)
+                perm = rng.permutation(4 * n).astype(np.int64)
+                Xb, Tb = np.empty((k, n), np.float32, order="F"), np.empty((1, n), np.float32,
+                                                                            order="F")
+                gather = network._gather_batch_parallel if parallel else network.gather_batch
+                self.call = lambda: gather(data, targets, perm, 0, Xb, Tb)
         self.call()
 
     def teardown(self, path, kernel, size):
