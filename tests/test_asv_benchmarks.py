@@ -58,7 +58,7 @@ def test_the_suite_has_every_benchmark_module():
 
 @pytest.mark.parametrize("module,cls_name,methods", CASES,
                          ids=[f"{m}.{c or 'functions'}" for m, c, _ in CASES])
-def test_every_benchmark_runs_once(module, cls_name, methods):
+def test_every_benchmark_runs(module, cls_name, methods):
     if cls_name is None:          # timeraw_: asv runs the script (after its setup) in a fresh
         for name in methods:      # process; a cold one (its own empty cache) only compiles here
             result = getattr(MODULES[module], name)()

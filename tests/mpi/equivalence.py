@@ -75,8 +75,8 @@ def case(name, loss, optimizer, dtype, n=203, batch_size=32, seed=1, fit_seed=4,
                                                  for p in everyone)}), flush=True)
 
 
-# every optimizer and case in float64; in float32 (whose kernels are the same code) the
-# cases whose reductions differ: SGD and Adam, both cross-entropies, uneven shares, seed=None
+# every optimizer and case in float64; in float32 (the same kernels in the other type)
+# SGD and Adam, both cross-entropies, uneven shares and seed=None
 for dtype, optimizers in (("float64", OPTIMIZERS), ("float32", ("sgd", "adam"))):
     for optimizer in optimizers:
         case(f"mse/{optimizer}", "mse", optimizer, dtype)
