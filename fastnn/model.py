@@ -20,7 +20,7 @@ from fastnn.epochs import EpochResult, EpochRun, Interrupt, OneProcess, Progress
 from fastnn.history import History
 from fastnn.layers import Activation, BatchNorm, Dense, Dropout
 from fastnn.optimizers import check_clip, get_optimizer
-from fastnn.threads import one_pool
+from fastnn.threads import ThreadChooser, numba_threads, one_pool
 from fastnn.validation import check_dtype, check_features, check_positive_int, check_targets
 from fastnn.kernels import _network as network, _training as training
 from fastnn.kernels._activations import ACTIVATIONS
@@ -593,6 +593,7 @@ class Sequential:
         n = X.shape[0]
         steps_total = -(-n // batch_size)
         perm = np.arange(n, dtype=np.int64)
+        chooser = ThreadChooser(net.plan, (tuple(net.sizes.tolist()), cap))
         for epoch in range(epochs):
             if team.agree(0, run.stopped)[1]:
                 run.interrupt.requested = True
@@ -601,18 +602,21 @@ class Sequential:
             team.same_order(perm, shuffle)
             total, correct, done, began = 0.0, 0, 0, time.perf_counter()
             while done < n:
-                steps, stopped = team.agree(run.sizer.steps, run.stopped)
+                threads, steps = chooser.next(run.sizer.steps)
+                steps, stopped = team.agree(steps, run.stopped)
                 if stopped:
                     run.interrupt.requested = True
                     break
                 stop = min(n, done + steps * batch_size)
                 chunk_began = time.perf_counter()
-                with one_pool(net, cap):
+                with one_pool(net, cap), numba_threads(threads):
                     total, correct, optimizer.steps = team.train(
                         X, T, perm, done, stop, batch_size, net, optimizer.refresh(rule),
                         buf, optimizer.steps, total, correct)
                 now = time.perf_counter()
-                run.sizer.record(-(-(stop - done) // batch_size), now - chunk_began)
+                ran = -(-(stop - done) // batch_size)
+                run.sizer.record(ran, now - chunk_began)
+                chooser.record(threads, ran, now - chunk_began)
                 done = stop
                 run.progress.update(f"epoch {epoch + 1}/{epochs}", -(-done // batch_size),
                                     steps_total, done, now - began)

@@ -96,3 +96,99 @@ def get_num_threads():
     pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
     scipy_pools = [p for p in pools if "scipy" in p.get("filepath", "")]
     return (scipy_pools or pools or [{"num_threads": numba.get_num_threads()}])[0]["num_threads"]
+
+
+#: a thread count's per-step time is trusted from chunks of this many steps on (shorter
+#: ones, an epoch's last steps say, carry the call's fixed cost and the scheduler's noise)
+MEASURED_STEPS = 8
+#: chunks the faster choice runs before the other is tried again, at first; each trial
+#: the other loses doubles it, up to LONGEST_PATIENCE (a trial that wins resets it)
+FIRST_PATIENCE, LONGEST_PATIENCE = 2, 64
+#: a fit starting from the last fit's choice tries the other after at most this many chunks
+REMEMBERED_PATIENCE = 8
+#: a chunk this much slower per step than the choice's estimate tries the other at once
+#: (a neighbour process has started, say)
+SLOWDOWN = 1.5
+
+
+class ThreadChooser:
+    """The threads that run each compiled chunk of a fit: the pool's, or one, whichever
+    measured faster per step, so that a parallel step never waits a scheduler time slice
+    for a thread that is not running (a busy neighbour process, a machine with more
+    workers than cores) and a step that threads do not speed up runs on one.
+
+    The work's partition into blocks and parts depends on the pool's size at launch,
+    not on the threads running it (kernels._matmul, kernels._split), so the choice never
+    changes a bit of the result. Each choice keeps an estimate of its time per step (the
+    latest chunk of MEASURED_STEPS steps or more); the faster runs, and the other is
+    tried again on a chunk a quarter as long after ``patience`` chunks (doubled each time
+    it loses), or at once when the faster one slows down by SLOWDOWN. A fit starts from
+    the choice the last fit of the same network and batch size in this process ended
+    with (``key``): the many fits of a search or a cross-validation learn once."""
+
+    _last = {}
+
+    def __init__(self, plan, key=None, threads=None):
+        pool = numba.get_num_threads() if threads is None else threads
+        self.choices = (pool, 1) if (plan.parallel or plan.split) and pool > 1 else (pool,)
+        self.key = (key, self.choices)
+        self.current, self.patience = self._last.get(self.key, (self.choices[0],
+                                                                FIRST_PATIENCE))
+        self.per_step = {}
+        self.trying = None
+        self.since_trial = 0
+        self._first = True
+
+    def _other(self):
+        return self.choices[1] if self.current == self.choices[0] else self.choices[0]
+
+    def next(self, steps):
+        """(threads, steps) for the next chunk, given the steps the chunk sizer asks for."""
+        if len(self.choices) == 1 or self._first or self.current not in self.per_step:
+            return self.current, steps
+        other = self._other()
+        if other not in self.per_step and self.key not in self._last \
+                or self.since_trial >= self.patience:
+            self.trying = other
+            return other, max(min(steps, MEASURED_STEPS), steps // 4)
+        return self.current, steps
+
+    def record(self, threads, steps, seconds):
+        """A chunk of ``steps`` steps on ``threads`` threads took ``seconds``."""
+        trial, self.trying = self.trying, None
+        if self._first:   # the fit's first call: loads (or compiles) and touches memory
+            self._first = False
+            return
+        if len(self.choices) == 1 or steps < MEASURED_STEPS:
+            return
+        per_step = seconds / steps
+        before = self.per_step.get(threads)
+        self.per_step[threads] = per_step
+        if trial is None:
+            self.since_trial += 1
+            other = self.per_step.get(self._other())
+            if before is not None and per_step > SLOWDOWN * before and \
+                    (other is None or per_step > other):
+                self.since_trial = self.patience   # try the other next
+            return
+        self.since_trial = 0
+        if per_step < self.per_step.get(self.current, float("inf")):
+            self.current, self.patience = threads, FIRST_PATIENCE
+        else:
+            self.patience = min(2 * self.patience, LONGEST_PATIENCE)
+        self._last[self.key] = (self.current, min(self.patience, REMEMBERED_PATIENCE))
+
+
+@contextlib.contextmanager
+def numba_threads(n):
+    """Numba's parallel regions started by this thread use ``n`` threads inside
+    (numba.set_num_threads is per calling thread); the count before is restored on exit."""
+    before = numba.get_num_threads()
+    if n == before:
+        yield
+        return
+    numba.set_num_threads(n)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)

@@ -135,8 +135,13 @@ PARALLEL_PRODUCT = 1 << 19
 #: cores, 56-64-64-1 by Adam, best µs per step of 20 epochs, serial / parallel products /
 #: split): batch 32 (0.13 M) 33 / 35 / 37, 48 (0.20 M) 44 / 46 / 43, 64 (0.26 M)
 #: 54 / 55 / 43, 100 (0.41 M) 85 / 77 / 61, 200 (0.82 M) 152 / 114 / 89. mnist's
-#: 784-256-128-10 (2^17.6 weights) at 128: 1.19 / 1.07 / 1.21 ms: products stay
-SPLIT_PRODUCT = 1 << 18
+#: 784-256-128-10 (2^17.6 weights) at 128: 1.19 / 1.07 / 1.21 ms: products stay.
+#: The split must also hold up on one thread, where fit runs it when the other threads are
+#: busy elsewhere (fastnn.threads.ThreadChooser): measured (AMD Zen 5, median µs per step,
+#: serial / split on 2 threads / split on 1): batch 64 35.5 / 37.3 / 45.8 (1.29x serial on
+#: one thread), 100 52 / 47 / 63 (1.22x), 128 65 / 53 / 75 (1.15x), 200 98 / 70 / 109
+#: (1.11x): from 2^19 (bike's batch 128) it pays on two threads and costs at most 15 % on one
+SPLIT_PRODUCT = 1 << 19
 #: samples per part of a split minibatch at least
 MIN_PART = 16
 

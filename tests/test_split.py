@@ -114,7 +114,7 @@ def test_a_split_step_is_the_whole_minibatchs_step(dtype, tol, case, n, batch):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_a_split_fit_is_bitwise_alike_on_one_and_two_threads(dtype):
-    """56-64-64-1 at batch 64 (the bike network): split by PARTS, not by the threads in
+    """56-64-64-1 at batch 128 (the bike network): split by PARTS, not by the threads in
     use."""
     rng = np.random.default_rng(8)
     X = rng.standard_normal((333, 56))
@@ -124,14 +124,14 @@ def test_a_split_fit_is_bitwise_alike_on_one_and_two_threads(dtype):
         return fastnn.Sequential([fastnn.Dense(56, 64, "relu", l2=1e-4), fastnn.Dense(64, 64, "relu"),
                                   fastnn.Dense(64, 1)], dtype=dtype, seed=2)
 
-    assert planned_for(build().net, 64, training=True).plan.split is (PARTS > 1)
+    assert planned_for(build().net, 128, training=True).plan.split is (PARTS > 1)
     original = numba.get_num_threads()
     results = []
     try:
         for threads in (1, 2, 1):
             numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
             model = build()
-            history = model.fit(X, y, epochs=2, batch_size=64, verbose=0)
+            history = model.fit(X, y, epochs=2, batch_size=128, verbose=0)
             results.append((model.params.copy(), np.array(history.history["loss"])))
     finally:
         numba.set_num_threads(original)

@@ -257,3 +257,110 @@ def test_a_small_network_at_a_large_batch_trains_on_the_pool_bitwise_alike(dtype
         numba.set_num_threads(original)
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
+
+
+class _Plan:
+    def __init__(self, parallel=True, split=False):
+        self.parallel, self.split = parallel, split
+
+
+def _run_chooser(chooser, per_step, chunks, sizer_steps=64):
+    """Feed ``chooser`` chunks whose time per step is ``per_step(threads, chunk)``;
+    returns the thread count of each chunk."""
+    used = []
+    for chunk in range(chunks):
+        threads, steps = chooser.next(sizer_steps)
+        used.append(threads)
+        chooser.record(threads, steps, steps * per_step(threads, chunk))
+    return used
+
+
+def test_the_chooser_runs_the_faster_thread_count_and_tries_the_other_less_and_less():
+    from fastnn.threads import LONGEST_PATIENCE, ThreadChooser
+
+    ThreadChooser._last.clear()
+    busy = ThreadChooser(_Plan(), key="busy", threads=2)
+    used = _run_chooser(busy, lambda threads, _: {2: 3e-3, 1: 1e-3}[threads], 200)
+    assert used[:3] == [2, 2, 1]          # the first chunk (loading) is not measured
+    trials = [i for i, t in enumerate(used) if t == 2][2:]
+    assert used[-20:].count(1) >= 19 and len(trials) <= 8
+    gaps = np.diff(trials)
+    assert (np.diff(gaps) >= 0).all() and gaps.max() <= LONGEST_PATIENCE + 1
+
+    ThreadChooser._last.clear()
+    idle = ThreadChooser(_Plan(), key="idle", threads=2)
+    used = _run_chooser(idle, lambda threads, _: {2: 1e-3, 1: 1.8e-3}[threads], 100)
+    assert used[-20:].count(2) >= 19
+
+
+def test_the_chooser_follows_a_neighbour_that_comes_and_goes():
+    from fastnn.threads import ThreadChooser
+
+    ThreadChooser._last.clear()
+    chooser = ThreadChooser(_Plan(), key="varying", threads=2)
+
+    def per_step(threads, chunk):
+        busy = 100 <= chunk < 300
+        return {2: 4e-3 if busy else 1e-3, 1: 1.5e-3}[threads]
+
+    used = _run_chooser(chooser, per_step, 400)
+    assert used[95:100] == [2] * 5
+    assert used[110:300].count(1) >= 170      # one thread soon after the neighbour starts
+    assert used[-30:].count(2) >= 25          # the pool again once it has gone
+
+
+def test_the_chooser_has_nothing_to_choose_for_a_serial_plan_or_one_thread():
+    from fastnn.threads import ThreadChooser
+
+    for chooser in (ThreadChooser(_Plan(parallel=False), threads=2),
+                    ThreadChooser(_Plan(), threads=1)):
+        assert len(set(_run_chooser(chooser, lambda t, _: 1e-3 * t, 50))) == 1
+
+
+def test_a_new_fit_starts_from_the_last_fits_choice():
+    from fastnn.threads import ThreadChooser
+
+    ThreadChooser._last.clear()
+    slow_pool = lambda threads, _: {2: 3e-3, 1: 1e-3}[threads]   # noqa: E731
+    _run_chooser(ThreadChooser(_Plan(), key="net", threads=2), slow_pool, 30)
+    used = _run_chooser(ThreadChooser(_Plan(), key="net", threads=2), slow_pool, 8)
+    assert used[:6] == [1] * 6
+    other = _run_chooser(ThreadChooser(_Plan(), key="other net", threads=2), slow_pool, 3)
+    assert other[:2] == [2, 2]
+
+
+@pytest.mark.parametrize("sizes, batch", [((56, 64, 64, 1), 128),       # split plan
+                                          ((200, 256, 10), 96)])         # products plan
+def test_chunks_on_alternating_thread_counts_give_the_bits_of_the_pool(monkeypatch, sizes,
+                                                                       batch):
+    """The chooser's fallback to one thread changes no bit: a fit whose chunks alternate
+    between one thread and the pool (chunks of 1 to 3 steps) trains the weights of a fit
+    on the pool alone."""
+    from fastnn import threads as fastnn_threads
+    from fastnn.kernels._layout import planned_for
+
+    rng = np.random.default_rng(11)
+    X, y = rng.standard_normal((999, sizes[0])), rng.standard_normal((999, sizes[-1]))
+
+    def fit():
+        model = fastnn.Sequential([fastnn.Dense(a, b, "relu") for a, b in
+                                   zip(sizes[:-2], sizes[1:-1])] + [fastnn.Dense(*sizes[-2:])],
+                                  dtype="float32", seed=4)
+        plan = planned_for(model.net, batch, training=True).plan
+        assert plan.split or plan.parallel
+        model.fit(X, y, epochs=2, batch_size=batch, optimizer=fastnn.Adam(1e-3), verbose=0)
+        return model.params.copy()
+
+    pool = fit()
+    chunks = []
+
+    class Alternating(fastnn_threads.ThreadChooser):
+        def next(self, steps):
+            chunks.append(len(chunks) % 2 + 1)
+            return (self.choices[0] if chunks[-1] == 2 else 1), len(chunks) % 3 + 1
+
+    monkeypatch.setattr(fastnn_threads, "ThreadChooser", Alternating)
+    monkeypatch.setattr("fastnn.model.ThreadChooser", Alternating)
+    alternating = fit()
+    assert len(chunks) > 6
+    np.testing.assert_array_equal(alternating, pool)
