@@ -332,7 +332,10 @@ def main(argv=None):
     if args.command == "train" and args.dataset == "bike" and args.target is not None:
         parser.error("--target is for CSV files; bike's target is its hourly count")
     if args.command in ("train", "predict"):
+        from fastnn.compile_notice import echo_to_stderr
         from fastnn.tabular import CSVError
+
+        echo_to_stderr()   # a first run's compile pause is announced
 
         # a model file that does not load is a ValueError naming it (fastnn.load)
         errors = (CSVError, OSError) + ((ValueError,) if args.command == "predict" else ())

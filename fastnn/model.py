@@ -15,7 +15,9 @@ import time
 import numpy as np
 
 from fastnn.buffers import aligned_zeros
+from fastnn import compile_notice
 from fastnn.callbacks import Callback
+from fastnn.compile_notice import announcing
 from fastnn.epochs import EpochResult, EpochRun, Interrupt, OneProcess, Progress, epoch_order
 from fastnn.history import History
 from fastnn.layers import Activation, BatchNorm, Dense, Dropout
@@ -284,7 +286,7 @@ class Sequential:
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         no_targets = np.empty((0, self.n_outputs), dtype=self.dtype)
         net = planned_for(self.net, cap)
-        with one_pool(net, cap):
+        with one_pool(net, cap), announcing():
             training.infer_batches(X, no_targets, out, net, self._buffers(cap), cap)
         return out
 
@@ -323,7 +325,7 @@ class Sequential:
             return device.evaluate(self, X, T, cap)
         no_outputs = np.empty((0, self.n_outputs), dtype=self.dtype)
         net = planned_for(self.net, cap)
-        with one_pool(net, cap):
+        with one_pool(net, cap), announcing():
             return training.infer_batches(X, T, no_outputs, net, self._buffers(cap), cap)
 
     def _metrics(self, total, correct, n):
@@ -353,7 +355,7 @@ class Sequential:
         self._check_batch_statistics(X.shape[0], X.shape[0], "X")
         buf = self._buffers(X.shape[0])
         net = planned_for(self.net, X.shape[0])
-        with one_pool(net, X.shape[0]):
+        with one_pool(net, X.shape[0]), announcing():
             loss = training.batch_loss_and_grad(X, T, net, buf, step)
         return loss + add_penalty_grad(self.params, self.grads, self.net.seg)
 
@@ -381,7 +383,7 @@ class Sequential:
         self._check_batch_statistics(n, n, "X")
         net = planned_for(self.net, n, training=True)
         buf = self._buffers(n, optimizer.bind(self), net)
-        with one_pool(net, n):
+        with one_pool(net, n), announcing():
             loss, _, optimizer.steps = training.train_batches(
                 X, T, np.arange(n), 0, n, n, net,
                 optimizer.update_rule(clip, net.plan.parallel), buf,
@@ -419,7 +421,9 @@ class Sequential:
         training at the next step boundary with the model consistent (the partial epoch
         is recorded, ``history.interrupted`` is True; a second Ctrl-C interrupts at
         once), and ``verbose=1`` on a terminal shows a progress line during epochs longer
-        than about a second. Everything is validated before the first update; a
+        than about a second. A fit that must compile kernels first (a configuration new to
+        this machine's cache) says so before compiling, and how long it took, on the logger
+        ``fastnn`` and, with ``verbose``, on stderr (fastnn.compile_notice). Everything is validated before the first update; a
         diverging run (non-finite loss) stops with FloatingPointError.
 
         ``comm``: an mpi4py communicator of k processes, each calling ``fit`` with the
@@ -429,6 +433,14 @@ class Sequential:
         with the same parameters. Output and checkpoints come from rank 0 only. Not for
         BatchNorm or Dropout (their statistics and masks are per process).
         """
+        echo = bool(verbose) and (comm is None or getattr(comm, "Get_rank", lambda: 0)() == 0)
+        with announcing(echo=echo):
+            return self._fit(X, y, epochs, batch_size, optimizer, shuffle, validation_data,
+                             seed, verbose, callbacks, early_stopping, clip_norm, clip_value,
+                             comm)
+
+    def _fit(self, X, y, epochs, batch_size, optimizer, shuffle, validation_data, seed,
+             verbose, callbacks, early_stopping, clip_norm, clip_value, comm):
         if comm is not None:
             from fastnn import distributed
 
@@ -543,6 +555,7 @@ class Sequential:
             logs["time"], started = time.perf_counter() - started, time.perf_counter()
             history.append(epoch, logs)
             run.progress.clear()
+            compile_notice.flush()
             if not result.complete:
                 history.interrupted = True
                 if verbose:

@@ -49,6 +49,7 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from fastnn import persistence
+from fastnn.compile_notice import announcing
 from fastnn.layers import Activation, BatchNorm, Dense, Dropout
 from fastnn.model import Sequential
 from fastnn.optimizers import SGD, Adam
@@ -101,7 +102,8 @@ class _MLP(BaseEstimator):
         snapshot = None if model is None else \
             {name: np.array(a) for name, a in persistence.model_arrays(model).items()}
         try:
-            return self._fit_checked(X, y, hidden, incremental)
+            with announcing(echo=self.verbose):
+                return self._fit_checked(X, y, hidden, incremental)
         except BaseException:   # a failed fit leaves the estimator as it was
             self.__dict__.clear()
             self.__dict__.update(before)

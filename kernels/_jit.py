@@ -32,9 +32,10 @@ that calls kernels of other modules would keep running stale compiled code after
 those modules change (or after fastnn is upgraded). Kernels are therefore cached
 under one stamp: a hash of every CPU source file of ``fastnn.kernels`` (not of the CUDA
 twins in ``kernels/cuda``, which the CPU kernels never call), of the matmul
-crossovers compiled into them (which the environment can change: ``kernels._crossover``)
-and of the pool's thread count (the parallel products' partition, kernels._matmul.PARTS),
-each stamp in a folder of its own.
+crossovers compiled into them (which the environment can change: ``kernels._crossover``),
+each stamp in a folder of its own. The pool's size is not in it: the partition of parallel
+work is a run-time value (``Network.parts``), so a process started with another
+NUMBA_NUM_THREADS — a joblib worker, an MPI rank — loads the kernels its parent compiled.
 """
 import hashlib
 import os
@@ -55,8 +56,7 @@ KERNEL_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def _sources_digest(top=KERNEL_DIR):
-    digest = hashlib.sha256(f"{numba.__version__} {DOT_FORM_LIMIT} {OUTER_FORM_LIMIT} "
-                            f"{numba.config.NUMBA_NUM_THREADS}".encode())
+    digest = hashlib.sha256(f"{numba.__version__} {DOT_FORM_LIMIT} {OUTER_FORM_LIMIT}".encode())
     for root, dirs, files in os.walk(top):
         dirs[:] = sorted(d for d in dirs if d != "cuda")  # CPU kernels never import the twins
         for name in sorted(files):

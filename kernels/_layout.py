@@ -20,8 +20,10 @@ them, ``loss`` and ``fused``, ``parallel``: products split across Numba's thread
 a network whose widest layer has PARALLEL_WEIGHTS weights, or, through ``planned_for``,
 whose largest product at a batch size has PARALLEL_PRODUCT multiply-adds; ``split``:
 training minibatches split by samples across the threads, kernels._split, through
-``planned_for``); ``acc_size`` (2 × the widest BatchNorm layer, and 2 × the parts of a
-split minibatch at least); and ``seg``, the
+``planned_for``); ``parts``, the blocks of a parallel product and the parts of a split
+minibatch at most (the pool's thread count at launch, kernels._matmul.PARTS: data, not
+compiled in); ``acc_size`` (2 × the widest BatchNorm layer, and 2 × ``parts`` at
+least); and ``seg``, the
 ``Segments`` of ``params``: one per tensor (W, b, γ, β), with its L1 and L2
 coefficients and ``decay`` = 1 where decoupled weight decay applies (weights only).
 
@@ -46,7 +48,7 @@ from ._plan import Plan
 Segments = namedtuple("Segments", "bounds l1 l2 decay")
 Network = namedtuple("Network", "sizes acts w_off b_off norm g_off r_off momentum eps drop "
                                 "key loss fused a_unit d_unit h_unit f_off ws_units ws_fixed "
-                                "acc_size seg plan")
+                                "parts acc_size seg plan")
 
 
 def _i64(values):
@@ -113,7 +115,7 @@ def make_network(sizes, acts, norm, momentum, eps, drop, l1, l2, loss, fused, ke
         eps=_f64(eps), drop=_f64(drop), key=np.uint64(key), loss=np.int64(loss),
         fused=bool(fused), a_unit=_i64(a_unit), d_unit=_i64(d_unit), h_unit=_i64(h_unit),
         f_off=_i64(f_off), ws_units=np.int64(units), ws_fixed=np.int64(fixed),
-        acc_size=np.int64(max(2 * widest_norm, 2 * PARTS)),
+        parts=np.int64(PARTS), acc_size=np.int64(max(2 * widest_norm, 2 * PARTS)),
         seg=Segments(_i64(bounds), _f64(seg_l1), _f64(seg_l2), _f64(decay)),
         plan=Plan(norm=norms, dropout=drops, loss=int(loss), fused=bool(fused),
                   parallel=_parallel(sizes, 0), split=False))
@@ -147,10 +149,11 @@ MIN_PART = 16
 
 
 @kernel(inline="always")
-def split_parts(cap):
-    """Parts of a split plan's minibatch of at most ``cap`` samples: one per thread of the
-    pool at launch (kernels._matmul.PARTS), each of MIN_PART samples at least."""
-    return max(1, min(PARTS, cap // MIN_PART))
+def split_parts(parts, cap):
+    """Parts of a split plan's minibatch of at most ``cap`` samples: ``parts`` (the
+    network's: the pool's thread count at launch, kernels._matmul.PARTS), each of MIN_PART
+    samples at least."""
+    return max(1, min(parts, cap // MIN_PART))
 
 
 def _widest(sizes):
@@ -174,7 +177,7 @@ def planned_for(net, batch_size, training=False):
     parallel = _parallel(sizes, batch_size)
     split = bool(training and widest < PARALLEL_WEIGHTS and widest * batch_size >= SPLIT_PRODUCT
                  and not net.plan.norm and not net.plan.dropout
-                 and split_parts.py_func(batch_size) > 1)
+                 and batch_size >= 2 * MIN_PART)
     if split:
         parallel = False
     if parallel == net.plan.parallel and split == net.plan.split:

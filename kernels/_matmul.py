@@ -254,9 +254,9 @@ MIN_BLOCK = 32
 #: 0.8× at 48³, 1.1-1.2× at 64³, 1.4-1.6× at 96³, 1.6× at 128³, 1.8× at 192³
 PARALLEL_WORK = 1 << 18
 
-#: the blocks a parallel product is split into: as many as the threads Numba's pool starts
-#: with (NUMBA_NUM_THREADS, part of the kernels' cache stamp), whatever set_num_threads says
-#: later. Each block is one BLAS call, and OpenBLAS's sgemm rounds an element differently
+#: the blocks a parallel product is split into (a network's ``parts``): as many as the
+#: threads Numba's pool starts with (NUMBA_NUM_THREADS), whatever set_num_threads says
+#: later — a run-time value, not compiled in, so every pool size shares one compiled set. Each block is one BLAS call, and OpenBLAS's sgemm rounds an element differently
 #: depending on the block it lies in (measured, Haswell kernels: a 512x64x512 product
 #: split into column halves differs from the whole by 1e-5), so the partition, and with it
 #: every bit of the result, must not depend on the threads in use.
@@ -282,9 +282,9 @@ def _blocks(A, B, C, blocks, by_rows):
 
 
 @kernel
-def matmul_parallel(a, b, out):
-    """out = a · b split across Numba's threads from PARALLEL_WORK m·k·n: one block per
-    thread of the pool (PARTS), each a single-threaded BLAS call (BLAS must run one thread
+def matmul_parallel(a, b, out, parts):
+    """out = a · b split across Numba's threads from PARALLEL_WORK m·k·n: ``parts`` blocks
+    (a network's: one per thread of the pool at launch, PARTS), each a single-threaded BLAS call (BLAS must run one thread
     meanwhile: fastnn.threads.one_pool), along the longer side of the C-ordered product —
     so each thread packs its share of the larger operand and all of the smaller. Below,
     ``matmul``. The blocks do not depend on the threads in use, so neither does the
@@ -292,7 +292,7 @@ def matmul_parallel(a, b, out):
     A, B, C = _as_c_ordered(a, b, out)
     M, N = C.shape
     by_rows = M >= N
-    blocks = min(PARTS, max(M, N) // MIN_BLOCK)
+    blocks = min(parts, max(M, N) // MIN_BLOCK)
     if blocks > 1 and M * A.shape[1] * N >= PARALLEL_WORK:
         _blocks(A, B, C, blocks, by_rows)
     else:

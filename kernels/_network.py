@@ -54,7 +54,7 @@ Buffers = namedtuple("Buffers", "params grads state stats ws acc")
 def part_size(net, cap):
     """(P, samples per part, workspace length per part) of a minibatch of at most ``cap``
     samples under a split plan (kernels._split)."""
-    P = split_parts(cap)
+    P = split_parts(net.parts, cap)
     part = (cap + P - 1) // P
     return P, part, net.ws_units * part + net.ws_fixed
 
@@ -240,9 +240,14 @@ def _batchnorm_delta(net, buf, l, cap, D):
     bias_view(buf.grads, net, l)[:] = 0
 
 
-#: product(net.plan, a, b, out): out = a · b, split across Numba's threads for parallel
-#: plans (kernels._matmul.matmul_parallel)
-product = by_plan("parallel", {True: matmul_parallel, False: matmul})
+@kernel(inline="always")
+def _whole_product(a, b, out, parts):
+    matmul(a, b, out)
+
+
+#: product(net.plan, a, b, out, net.parts): out = a · b, split into net.parts blocks across
+#: Numba's threads for parallel plans (kernels._matmul.matmul_parallel)
+product = by_plan("parallel", {True: matmul_parallel, False: _whole_product})
 
 #: BatchNorm's forward and backward pass of block l (for plans with BatchNorm)
 batchnorm_epilogue = by_plan("norm", {True: _batchnorm_epilogue, False: None})
@@ -350,7 +355,7 @@ def forward(net, buf, X, cap, mode, step, logits):
     A = X
     for l in range(L):
         Y = output_view(buf.ws, net, cap, l + 1, nb)
-        product(net.plan, weight_view(buf.params, net, l), A, Y)
+        product(net.plan, weight_view(buf.params, net, l), A, Y, net.parts)
         block_epilogue(net, buf, l, Y, cap, mode, block_activation(net, l, logits))
         if training and l + 1 < L and net.drop[l + 1] > 0.0:
             dropout_input(net.plan, net, Y, l + 1, step)
@@ -414,10 +419,10 @@ def backward(net, buf, X, cap, step):
         block_delta(net, buf, l, cap, nb, step)
         D = delta_view(buf.ws, net, cap, l + 1, nb)
         A_prev = X if l == 0 else output_view(buf.ws, net, cap, l, nb)
-        product(net.plan, D, A_prev.T, weight_view(buf.grads, net, l))            # dW = D·Aᵀ
-        if l > 0:                                                                # dX = Wᵀ·D
+        product(net.plan, D, A_prev.T, weight_view(buf.grads, net, l), net.parts)  # dW = D·Aᵀ
+        if l > 0:                                                                  # dX = Wᵀ·D
             product(net.plan, weight_view(buf.params, net, l).T, D,
-                    delta_view(buf.ws, net, cap, l, nb))
+                    delta_view(buf.ws, net, cap, l, nb), net.parts)
 
 
 @kernel

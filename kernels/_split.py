@@ -11,9 +11,11 @@ minibatch's). Then
 
     grads = Σ_p grads_p        (in the order p = 0, 1, …, P − 1, element by element)
 
-and the optimizer updates from ``grads`` as in any plan. P = split_parts(cap), from
-the pool's thread count at launch (kernels._matmul.PARTS), not the threads in use: the
-result does not depend on set_num_threads. BatchNorm (batch statistics) and Dropout
+and the optimizer updates from ``grads`` as in any plan. P = split_parts(net.parts, cap),
+from the pool's thread count at launch (kernels._matmul.PARTS), not the threads in use:
+the result does not depend on set_num_threads, nor on the threads fit runs a chunk on
+(fastnn.threads.ThreadChooser). With one part (a pool of one thread) the step is the
+whole minibatch's, bit for bit, through the same compiled kernels. BatchNorm (batch statistics) and Dropout
 (masks over the whole minibatch) are not split.
 
 The workspace of a split plan (``workspace_size``) holds P part workspaces of

@@ -137,13 +137,14 @@ def _random_product(rng, m, k, n, dtype, layout):
 @pytest.mark.parametrize("layout", ["forward", "weights", "inputs"])
 @pytest.mark.parametrize("shape", [(1, 700, 3001), (257, 333, 129), (1031, 65, 97),
                                    (64, 1024, 65), (2048, 31, 40)])
-def test_matmul_parallel_against_float64_reference(dtype, layout, shape):
+@pytest.mark.parametrize("parts", [1, 2, 3])
+def test_matmul_parallel_against_float64_reference(dtype, layout, shape, parts):
     from fastnn.kernels._matmul import matmul_parallel
 
     rng = np.random.default_rng(sum(shape))
     a, b, out = _random_product(rng, *shape, dtype, layout)
     out[...] = np.nan
-    matmul_parallel(a, b, out)
+    matmul_parallel(a, b, out, parts)
     expected = a.astype(np.float64) @ b.astype(np.float64)
     tol = 1e-4 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(out, expected, rtol=tol, atol=tol * np.sqrt(shape[1]))
