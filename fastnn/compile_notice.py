@@ -41,9 +41,9 @@ _state = _State()
 
 def cache_folder():
     """The folder of fastnn's kernel cache in this process."""
-    from fastnn.kernels._training import train_batches
+    from fastnn.kernels._passes import forward_pass
 
-    return train_batches._cache._cache_path
+    return forward_pass._cache._cache_path
 
 
 def _say(message):

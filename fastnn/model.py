@@ -285,7 +285,7 @@ class Sequential:
             return device.forward(self, X, cap)
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         no_targets = np.empty((0, self.n_outputs), dtype=self.dtype)
-        net = planned_for(self.net, cap)
+        net = planned_for(self.net, cap, rows=X.shape[0])
         with one_pool(net, cap), announcing():
             training.infer_batches(X, no_targets, out, net, self._buffers(cap), cap)
         return out
@@ -324,7 +324,7 @@ class Sequential:
 
             return device.evaluate(self, X, T, cap)
         no_outputs = np.empty((0, self.n_outputs), dtype=self.dtype)
-        net = planned_for(self.net, cap)
+        net = planned_for(self.net, cap, rows=X.shape[0])
         with one_pool(net, cap), announcing():
             return training.infer_batches(X, T, no_outputs, net, self._buffers(cap), cap)
 
@@ -423,8 +423,9 @@ class Sequential:
         once), and ``verbose=1`` on a terminal shows a progress line during epochs longer
         than about a second. A fit that must compile kernels first (a configuration new to
         this machine's cache) says so before compiling, and how long it took, on the logger
-        ``fastnn`` and, with ``verbose``, on stderr (fastnn.compile_notice). Everything is validated before the first update; a
-        diverging run (non-finite loss) stops with FloatingPointError.
+        ``fastnn`` and, with ``verbose``, on stderr (fastnn.compile_notice). Everything is
+        validated before the first update; a diverging run (non-finite loss) stops with
+        FloatingPointError.
 
         ``comm``: an mpi4py communicator of k processes, each calling ``fit`` with the
         same arguments: data-parallel training (fastnn.distributed). Each takes its share

@@ -23,15 +23,8 @@ from numba.core import types
 from numba.extending import intrinsic
 
 from ._jit import kernel
-from ._network import (
-    TRAIN_UPDATE,
-    correct_predictions,
-    forward_backward_share,
-    gather,
-    output_view,
-    target_view,
-)
-from ._optimizers import optimizer_update
+from ._network import TRAIN_UPDATE, correct_predictions, gather, output_view, target_view, zero
+from ._passes import call_update, minibatch_share, passes_for
 
 #: what the kernels need of a communicator: this process's ``rank`` of ``size``; ``fn``,
 #: MPI_Allreduce's address; the ``comm``, ``dtype`` (of the gradient) and ``op`` (sum)
@@ -70,7 +63,6 @@ def allreduce_sum(reducer, send, recv):
         raise RuntimeError("MPI_Allreduce failed")
 
 
-@kernel(entry=True)
 def train_shard_batches(X, T, perm, start, stop, batch_size, net, upd, buf, summed, step,
                         total, correct, reducer):
     """``kernels.train_batches`` across the processes of ``reducer``: for each global
@@ -79,7 +71,16 @@ def train_shard_batches(X, T, perm, start, stop, batch_size, net, upd, buf, summ
     forward and backward, its gradient scaled to the minibatch's, one MPI_Allreduce into
     ``summed`` (a vector like ``grads``), and the update from ``summed``. Returns (total
     + this process's sum over samples of their minibatch's loss, correct + its correct
-    predictions, step count after); the sums over processes are the epoch's."""
+    predictions, step count after); the sums over processes are the epoch's. Called from
+    Python (it picks the compiled passes of ``net``: kernels._passes)."""
+    return _train_shard_batches(X, T, perm, start, stop, batch_size, net, upd[:-1], buf,
+                                summed, step, total, correct, reducer,
+                                passes_for(net, buf, upd))
+
+
+@kernel(entry=True)
+def _train_shard_batches(X, T, perm, start, stop, batch_size, net, upd_head, buf, summed,
+                         step, total, correct, reducer, passes):
     n = perm.shape[0]
     L = net.sizes.shape[0] - 1
     cap = (batch_size + reducer.size - 1) // reducer.size
@@ -88,16 +89,15 @@ def train_shard_batches(X, T, perm, start, stop, batch_size, net, upd, buf, summ
         lo = begin + reducer.rank * nb // reducer.size
         mine = begin + (reducer.rank + 1) * nb // reducer.size - lo
         if mine > 0:
-            Xb = output_view(buf.ws, net, cap, 0, mine)
             Tb = target_view(buf.ws, net, cap, mine)
-            gather(net.plan, X, T, perm, lo, Xb, Tb)
-            loss = forward_backward_share(net, buf, Xb, Tb, cap, np.int64(TRAIN_UPDATE), step,
-                                          mine / nb)
+            gather(net.plan, X, T, perm, lo, output_view(buf.ws, net, cap, 0, mine), Tb)
+            loss = minibatch_share(passes, net, buf, cap, mine, np.int64(TRAIN_UPDATE), step,
+                                   mine / nb)
             total += loss * mine
             correct += correct_predictions(net.plan, output_view(buf.ws, net, cap, L, mine), Tb)
         else:
-            buf.grads[:] = 0
+            zero(buf.grads)
         allreduce_sum(reducer, buf.grads, summed)
-        optimizer_update(upd, net.seg, buf.params, summed, buf.state, step)
+        call_update(passes, upd_head, net.seg, buf.params, summed, buf.state, step)
         step += 1
     return total, correct, step

@@ -144,6 +144,12 @@ PARALLEL_PRODUCT = 1 << 19
 #: one thread), 100 52 / 47 / 63 (1.22x), 128 65 / 53 / 75 (1.15x), 200 98 / 70 / 109
 #: (1.11x): from 2^19 (bike's batch 128) it pays on two threads and costs at most 15 % on one
 SPLIT_PRODUCT = 1 << 19
+#: widest × rows of an inference call (predict, evaluate, validation) from which a smaller
+#: network runs it on the parallel plan, whose passes are compiled apart from the serial
+#: ones training uses (seconds, once). Measured (AMD Zen 5, 56-64-64-1, chunks of 512 rows,
+#: serial / parallel ms): 2048 rows 0.38 / 0.26, 8192 1.50 / 1.04, 32768 6.2 / 4.3: from
+#: 2^26 (16384 rows of bike) a call saves a millisecond or more
+PARALLEL_INFERENCE_WORK = 1 << 26
 #: samples per part of a split minibatch at least
 MIN_PART = 16
 
@@ -165,16 +171,20 @@ def _parallel(sizes, batch_size):
     return bool(widest >= PARALLEL_WEIGHTS or widest * batch_size >= PARALLEL_PRODUCT)
 
 
-def planned_for(net, batch_size, training=False):
+def planned_for(net, batch_size, training=False, rows=None):
     """``net`` with the plan for minibatches of ``batch_size`` samples: parallel products
     when its widest layer has PARALLEL_WEIGHTS weights (as ``make_network`` plans it) or
     its largest product PARALLEL_PRODUCT multiply-adds. For ``training`` steps
     (kernels._training.train_batches), a smaller network without BatchNorm or Dropout
     whose largest product has SPLIT_PRODUCT multiply-adds splits its minibatches by
-    samples instead (Plan.split), when the pool has more than one part for them."""
+    samples instead (Plan.split), from two parts of MIN_PART samples. For inference on
+    ``rows`` rows, a smaller network runs on the parallel plan only from
+    PARALLEL_INFERENCE_WORK multiply-adds per layer (widest × rows)."""
     sizes = net.sizes.tolist()
     widest = _widest(sizes)
     parallel = _parallel(sizes, batch_size)
+    if rows is not None and widest < PARALLEL_WEIGHTS:
+        parallel = parallel and widest * rows >= PARALLEL_INFERENCE_WORK
     split = bool(training and widest < PARALLEL_WEIGHTS and widest * batch_size >= SPLIT_PRODUCT
                  and not net.plan.norm and not net.plan.dropout
                  and batch_size >= 2 * MIN_PART)

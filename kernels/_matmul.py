@@ -20,13 +20,13 @@ in order and vectorizing along its contiguous axis:
 """
 import numba
 import numpy as np
-from numba import prange
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 import numba.np.linalg  # noqa: F401  (registers Numba's BLAS helpers, numba_xxgemm among them)
 
 from ._jit import internal_overload, kernel
+from ._tasks import run, unpack
 from ._views import any_layout
 from ._crossover import DOT_FORM_LIMIT, OUTER_FORM_LIMIT
 
@@ -78,7 +78,11 @@ def _outer_form(A, B, C):
     Two rows of C take four rows of B per pass: 8 multiply-adds per 6 loads and 2 stores.
     """
     M, K = A.shape
-    C[:, :] = 0
+    zero = C.dtype.type(0)
+    for i in range(M):   # loops, not C[:, :] = 0: a slice assignment compiles its broadcast
+        c = C[i]         # checks and their messages (half of this kernel's compile time)
+        for j in range(c.shape[0]):
+            c[j] = zero
     K4 = K - K % 4
     for i in range(0, M - M % 2, 2):
         c0, c1 = C[i], C[i + 1]
@@ -215,7 +219,7 @@ def _as_c_ordered_impl(a, b, out):
 def matmul_blas(a, b, out):
     """out = a · b through BLAS gemm; a, b, out contiguous, out not aliasing a or b."""
     A, B, C = _as_c_ordered(a, b, out)
-    _blas_gemm(A, B, C)
+    _blas_gemm(any_layout(A), any_layout(B), any_layout(C))
 
 
 @kernel
@@ -243,7 +247,7 @@ def matmul(a, b, out):
     if A.shape[0] * A.shape[1] * B.shape[1] <= _loops_limit(B):
         _loops_c(A, B, C)
     else:
-        _blas_gemm(A, B, C)
+        _blas_gemm(any_layout(A), any_layout(B), any_layout(C))
 
 
 # ------------------------------------------------------------------ parallel product
@@ -263,7 +267,7 @@ PARALLEL_WORK = 1 << 18
 PARTS = numba.config.NUMBA_NUM_THREADS
 
 
-@kernel(parallel=True)
+@kernel
 def _blocks(A, B, C, blocks, by_rows):
     """C = A · B as ``blocks`` products spread over the threads: of row blocks of A and C,
     or of column blocks of B and C (sizes multiples of 16). No sum crosses a block: each
@@ -271,14 +275,20 @@ def _blocks(A, B, C, blocks, by_rows):
     M, N = C.shape
     extent = M if by_rows else N
     size = ((extent + blocks - 1) // blocks + 15) // 16 * 16
-    for q in prange(blocks):
-        lo = min(extent, q * size)
-        hi = min(extent, lo + size)
-        if hi > lo:
-            if by_rows:
-                _blas_gemm(any_layout(A)[lo:hi], B, any_layout(C)[lo:hi])
-            else:
-                _blas_gemm(A, any_layout(B)[:, lo:hi], any_layout(C)[:, lo:hi])
+    run(_block, blocks, (A, B, C, extent, size, by_rows))
+
+
+@kernel
+def _block(q, args):
+    """Block q of _blocks."""
+    A, B, C, extent, size, by_rows = unpack(args)
+    lo = min(extent, q * size)
+    hi = min(extent, lo + size)
+    if hi > lo:
+        if by_rows:
+            _blas_gemm(A[lo:hi], B, C[lo:hi])
+        else:
+            _blas_gemm(A, B[:, lo:hi], C[:, lo:hi])
 
 
 @kernel
@@ -294,6 +304,6 @@ def matmul_parallel(a, b, out, parts):
     by_rows = M >= N
     blocks = min(parts, max(M, N) // MIN_BLOCK)
     if blocks > 1 and M * A.shape[1] * N >= PARALLEL_WORK:
-        _blocks(A, B, C, blocks, by_rows)
+        _blocks(any_layout(A), any_layout(B), any_layout(C), blocks, by_rows)
     else:
         matmul(a, b, out)

@@ -20,8 +20,6 @@ time (kernels._plan): a network without BatchNorm never compiles it. The per-blo
 """
 from collections import namedtuple
 
-from numba import prange
-
 from ._jit import kernel
 from ._activations import (IDENTITY, SIGMOID, SOFTMAX, bias_activation_forward, derivative_inplace,
                           row_sum)
@@ -43,6 +41,7 @@ from ._matmul import matmul, matmul_parallel
 from ._plan import by_plan
 from ._layout import split_parts
 from ._random import stream
+from ._tasks import run, unpack
 from ._views import column_major, row_major, segment
 
 INFER, TRAIN, TRAIN_UPDATE = range(3)
@@ -172,15 +171,20 @@ def gather_batch(X, T, perm, start, Xb, Tb):
 GATHER_BLOCK = 16
 
 
-@kernel(parallel=True)
+@kernel
 def _gather_batch_parallel(X, T, perm, start, Xb, Tb):
     """gather_batch with blocks of GATHER_BLOCK samples across threads."""
+    nb = Xb.shape[1]
+    run(_gather_block, (nb + GATHER_BLOCK - 1) // GATHER_BLOCK, (X, T, perm, start, Xb, Tb))
+
+
+@kernel
+def _gather_block(q, args):
+    X, T, perm, start, Xb, Tb = unpack(args)
     xb, tb = Xb.T, Tb.T
-    nb = xb.shape[0]
-    for q in prange((nb + GATHER_BLOCK - 1) // GATHER_BLOCK):
-        for j in range(q * GATHER_BLOCK, min(nb, (q + 1) * GATHER_BLOCK)):
-            _copy_row(X[perm[start + j]], xb[j])
-            _copy_row(T[perm[start + j]], tb[j])
+    for j in range(q * GATHER_BLOCK, min(xb.shape[0], (q + 1) * GATHER_BLOCK)):
+        _copy_row(X[perm[start + j]], xb[j])
+        _copy_row(T[perm[start + j]], tb[j])
 
 
 #: gather(net.plan, X, T, perm, start, Xb, Tb): gather_batch, across threads for a
@@ -192,6 +196,13 @@ gather = by_plan("parallel", {True: _gather_batch_parallel, False: gather_batch}
 def _copy_row(src, dst):
     for c in range(src.shape[0]):
         dst[c] = src[c]
+
+
+@kernel
+def zero(x):
+    """x <- 0 for a 1-D x (a loop, for the reason given in copy_columns)."""
+    for i in range(x.shape[0]):
+        x[i] = 0
 
 
 @kernel
@@ -237,11 +248,12 @@ def _batchnorm_delta(net, buf, l, cap, D):
     batchnorm_backward(D, normalized_view(buf.ws, net, cap, l, nb),
                        gamma_view(buf.params, net, l), feature_view(buf.ws, net, cap, l, 1),
                        gamma_view(buf.grads, net, l), beta_view(buf.grads, net, l), buf.acc)
-    bias_view(buf.grads, net, l)[:] = 0
+    zero(bias_view(buf.grads, net, l))
 
 
-@kernel(inline="always")
+@kernel
 def _whole_product(a, b, out, parts):
+    """out = a · b by ``matmul``, in one block whatever ``parts`` says."""
     matmul(a, b, out)
 
 
@@ -287,15 +299,20 @@ def _columns(Y, lo, n):
     return Y.T[lo:min(n, lo + BLOCK_COLUMNS)].T
 
 
-@kernel(parallel=True)
+@kernel
 def _bias_activation_blocks(Y, b, act):
     """bias_activation_forward over blocks of BLOCK_COLUMNS samples across threads."""
     m, n = Y.shape
     if m * n < PARALLEL_ELEMENTS:
         bias_activation_forward(Y, b, act)
         return
-    for q in prange((n + BLOCK_COLUMNS - 1) // BLOCK_COLUMNS):
-        bias_activation_forward(_columns(Y, q * BLOCK_COLUMNS, n), b, act)
+    run(_bias_activation_block, (n + BLOCK_COLUMNS - 1) // BLOCK_COLUMNS, (Y, b, act))
+
+
+@kernel
+def _bias_activation_block(q, args):
+    Y, b, act = unpack(args)
+    bias_activation_forward(_columns(Y, q * BLOCK_COLUMNS, Y.shape[1]), b, act)
 
 
 #: bias_activation(net.plan, Y, b, act): Y = f(Y + b), across threads for a parallel plan
@@ -310,19 +327,24 @@ def _delta_bias(act, A, D, db):
     row_sum(D, db)
 
 
-@kernel(parallel=True)
+@kernel
 def _delta_bias_blocks(act, A, D, db):
     """_delta_bias with f' over blocks of BLOCK_COLUMNS samples across threads; the row
     sums stay serial (measured on wide's 2048 × 512: row blocks summed in a parallel
     region ran 1.7× slower per thread than the one vectorized pass, 108 µs against 65)."""
     m, n = A.shape
     if m * n >= PARALLEL_ELEMENTS:
-        for q in prange((n + BLOCK_COLUMNS - 1) // BLOCK_COLUMNS):
-            lo = q * BLOCK_COLUMNS
-            derivative_inplace(act, _columns(A, lo, n), _columns(D, lo, n))
+        run(_derivative_block, (n + BLOCK_COLUMNS - 1) // BLOCK_COLUMNS, (act, A, D))
     else:
         derivative_inplace(act, A, D)
     row_sum(D, db)
+
+
+@kernel
+def _derivative_block(q, args):
+    act, A, D = unpack(args)
+    lo, n = q * BLOCK_COLUMNS, A.shape[1]
+    derivative_inplace(act, _columns(A, lo, n), _columns(D, lo, n))
 
 
 #: delta_bias(net.plan, act, A, D, db): _delta_bias, across threads for a parallel plan
@@ -428,23 +450,24 @@ def backward(net, buf, X, cap, step):
 @kernel
 def forward_backward(net, buf, X, T, cap, mode, step):
     """Loss of one minibatch (X (n_0, nb), T (n_L, nb)) and its gradient in ``grads``."""
-    return forward_backward_share(net, buf, X, T, cap, mode, step, 1.0)
+    forward(net, buf, X, cap, mode, step, net.fused)
+    loss = output_gradient(net, buf, T, cap, 1.0)
+    backward(net, buf, X, cap, step)
+    return loss
 
 
 @kernel
-def forward_backward_share(net, buf, X, T, cap, mode, step, share):
-    """forward_backward of a share of a larger minibatch: the loss of these nb samples
-    (their mean), and ``share`` (nb over the larger minibatch's size) times their
-    gradient in ``grads`` — their part of the larger minibatch's gradient (the loss
-    gradient at the output scaled, before backpropagation)."""
+def output_gradient(net, buf, T, cap, share):
+    """After ``forward``: the mean loss of the outputs A_L against T (n_L, nb), and
+    D_L = ``share`` × its gradient at A_L (at the logits for a fused loss), where
+    ``backward`` starts — ``share`` (nb over a larger minibatch's size) makes the samples'
+    gradient their part of that minibatch's (backpropagation is linear)."""
     L = net.sizes.shape[0] - 1
-    nb = X.shape[1]
-    forward(net, buf, X, cap, mode, step, net.fused)
+    nb = T.shape[1]
     D = delta_view(buf.ws, net, cap, L, nb)
     loss = output_loss(net.plan, output_view(buf.ws, net, cap, L, nb), T, D)
     if share != 1.0:
         scale_columns(D, share)
-    backward(net, buf, X, cap, step)
     return loss
 
 

@@ -29,11 +29,11 @@ import math
 from collections import namedtuple
 
 import numpy as np
-from numba import prange
 
 from ._jit import kernel
 from ._plan import Plan, by_plan
 from ._schedules import learning_rate
+from ._tasks import run, unpack
 
 SGD, ADAGRAD, RMSPROP, ADAM, ADAMW, LAMB = range(6)
 
@@ -203,7 +203,7 @@ def _segment_whole(plan, p, g, s0, s1, args):
     _segment_rule(plan, p, g, s0, s1, args)
 
 
-@kernel(parallel=True)
+@kernel
 def _segment_blocks(plan, p, g, s0, s1, args):
     """The rule's segment loop over blocks of UPDATE_BLOCK elements, the blocks across
     threads (a segment of one or two blocks runs on the calling thread)."""
@@ -211,10 +211,15 @@ def _segment_blocks(plan, p, g, s0, s1, args):
     if n <= 2 * UPDATE_BLOCK:
         _segment_rule(plan, p, g, s0, s1, args)
         return
-    for q in prange((n + UPDATE_BLOCK - 1) // UPDATE_BLOCK):
-        lo = q * UPDATE_BLOCK
-        hi = min(n, lo + UPDATE_BLOCK)
-        _segment_rule(plan, p[lo:hi], g[lo:hi], s0[lo:hi], s1[lo:hi], args)
+    run(_segment_block, (n + UPDATE_BLOCK - 1) // UPDATE_BLOCK, (plan, p, g, s0, s1, args))
+
+
+@kernel
+def _segment_block(q, task_args):
+    plan, p, g, s0, s1, args = unpack(task_args)
+    lo = q * UPDATE_BLOCK
+    hi = min(p.shape[0], lo + UPDATE_BLOCK)
+    _segment_rule(plan, p[lo:hi], g[lo:hi], s0[lo:hi], s1[lo:hi], args)
 
 
 #: a segment's update by plan: on one thread, or in blocks across threads

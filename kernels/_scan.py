@@ -1,8 +1,7 @@
 """Scans of the caller's data before training: compiled, parallel, without temporaries
 (``np.isfinite(X).all()`` builds a boolean array a quarter the size of a float32 X)."""
-from numba import prange
-
 from ._jit import kernel
+from ._tasks import run, unpack
 
 #: elements per block of a scan (blocks across Numba's threads)
 SCAN_BLOCK = 1 << 16
@@ -23,12 +22,16 @@ def _nonfinite(block):
     return bad
 
 
-@kernel(entry=True, parallel=True)
+@kernel(entry=True)
 def count_nonfinite(flat, counts):
     """counts[q] = how many elements of block q (SCAN_BLOCK elements) of the 1-D ``flat``
     are NaN or ±∞; the blocks across threads (``counts`` has scan_blocks(n) entries: a
     parallel reduction would allocate, which kernels cannot)."""
-    n = flat.shape[0]
-    for q in prange(counts.shape[0]):
-        counts[q] = _nonfinite(flat[q * SCAN_BLOCK:min(n, (q + 1) * SCAN_BLOCK)])
+    run(_count_block, counts.shape[0], (flat, counts))
     return 0
+
+
+@kernel
+def _count_block(q, args):
+    flat, counts = unpack(args)
+    counts[q] = _nonfinite(flat[q * SCAN_BLOCK:min(flat.shape[0], (q + 1) * SCAN_BLOCK)])

@@ -23,18 +23,14 @@ The workspace of a split plan (``workspace_size``) holds P part workspaces of
 ``acc`` holds each part's loss sum and correct count.
 """
 import numpy as np
-from numba import prange
 
 from ._jit import internal_overload, kernel
 from ._layout import Network
-from ._network import (TRAIN_UPDATE, Buffers, correct_predictions, forward_backward_share,
-                       gather_batch, output_view, part_size, target_view)
+from ._network import (TRAIN_UPDATE, Buffers, correct_predictions, gather_batch, output_view,
+                       part_size, target_view, zero)
+from ._passes import minibatch_share
 from ._plan import Plan, plan_choices
-
-#: Network's fields before ``seg`` and ``plan`` (the tables a parallel region can take:
-#: Numba's parallel regions take tuples of arrays and scalars, not tuples nested in them)
-_HEAD = Network._fields.index("seg")
-assert Network._fields[_HEAD:] == ("seg", "plan")
+from ._tasks import run, unpack
 
 #: parameters per block of the parallel sum of the parts' gradients
 SUM_BLOCK = 1 << 14
@@ -55,55 +51,54 @@ def _part_plan_impl(plan):
     return lambda plan: cls(*values)
 
 
-@kernel(parallel=True)
-def _parts(head, seg, plan, params, grads, state, stats, ws, acc, X, T, perm, begin, nb, cap,
-           step):
-    """Each part's gather, forward, loss (its gradient scaled by its share), backward,
-    on a thread of its own; its loss sum and correct count in acc[p], acc[P + p]."""
-    P, part, size = part_size(Network(*head, seg, plan), cap)
-    for p in prange(P):
-        net = Network(*head, seg, plan)
-        lo = begin + p * nb // P
-        mine = begin + (p + 1) * nb // P - lo
-        g = grads if p == 0 else ws[P * size + (p - 1) * grads.shape[0]:
-                                     P * size + p * grads.shape[0]]
-        buf = Buffers(params, g, state, stats, ws[p * size:(p + 1) * size], acc)
-        if mine == 0:
-            g[:] = 0
-            acc[p] = 0.0
-            acc[P + p] = 0.0
-        else:
-            Xb = output_view(buf.ws, net, part, 0, mine)
-            Tb = target_view(buf.ws, net, part, mine)
-            gather_batch(X, T, perm, lo, Xb, Tb)
-            loss = forward_backward_share(net, buf, Xb, Tb, part, np.int64(TRAIN_UPDATE), step,
-                                          mine / nb)
-            acc[p] = loss * mine
-            Y = output_view(buf.ws, net, part, net.sizes.shape[0] - 1, mine)
-            acc[P + p] = correct_predictions(net.plan, Y, Tb)
-
-
-@kernel(parallel=True)
-def _sum_parts(grads, ws, offset, P):
-    """grads += the parts' gradients stored at ws[offset:] (parts 1 … P − 1), in part
-    order, over blocks of SUM_BLOCK parameters across threads."""
-    n = grads.shape[0]
-    for q in prange((n + SUM_BLOCK - 1) // SUM_BLOCK):
-        for p in range(1, P):
-            part = ws[offset + (p - 1) * n:offset + p * n]
-            for i in range(q * SUM_BLOCK, min(n, (q + 1) * SUM_BLOCK)):
-                grads[i] += part[i]
+@kernel
+def _part(p, args):
+    """Part p's gather, forward, loss (its gradient scaled by its share), backward, its
+    gradient in ``grads`` (part 0) or the workspace; its loss sum and correct count in
+    acc[p], acc[P + p]."""
+    passes, net, buf, X, T, perm, begin, nb, P, part, size, step = unpack(args)
+    lo = begin + p * nb // P
+    mine = begin + (p + 1) * nb // P - lo
+    n = buf.grads.shape[0]
+    g = buf.grads if p == 0 else buf.ws[P * size + (p - 1) * n:P * size + p * n]
+    own = Buffers(buf.params, g, buf.state, buf.stats, buf.ws[p * size:(p + 1) * size],
+                  buf.acc)
+    if mine == 0:
+        zero(g)
+        buf.acc[p] = 0.0
+        buf.acc[P + p] = 0.0
+        return
+    Tb = target_view(own.ws, net, part, mine)
+    gather_batch(X, T, perm, lo, output_view(own.ws, net, part, 0, mine), Tb)
+    loss = minibatch_share(passes, net, own, part, mine, np.int64(TRAIN_UPDATE), step,
+                           mine / nb)
+    buf.acc[p] = loss * mine
+    Y = output_view(own.ws, net, part, net.sizes.shape[0] - 1, mine)
+    buf.acc[P + p] = correct_predictions(net.plan, Y, Tb)
 
 
 @kernel
-def split_minibatch(net, buf, X, T, perm, begin, nb, cap, step, total, correct):
+def _sum_block(q, args):
+    """grads += the parts' gradients stored at ws[offset:] (parts 1 … P − 1), in part
+    order, over parameters q·SUM_BLOCK … (q + 1)·SUM_BLOCK − 1."""
+    grads, ws, offset, P = unpack(args)
+    n = grads.shape[0]
+    for p in range(1, P):
+        part = ws[offset + (p - 1) * n:offset + p * n]
+        for i in range(q * SUM_BLOCK, min(n, (q + 1) * SUM_BLOCK)):
+            grads[i] += part[i]
+
+
+@kernel
+def split_minibatch(passes, net, buf, X, T, perm, begin, nb, cap, step, total, correct):
     """The gradient of the minibatch of samples perm[begin:begin+nb] in ``buf.grads``,
     its parts across threads; returns (total + its loss sum, correct + its correct
     predictions)."""
     P, part, size = part_size(net, cap)
-    _parts(net[:_HEAD], net.seg, _part_plan(net.plan), buf.params, buf.grads, buf.state,
-           buf.stats, buf.ws, buf.acc, X, T, perm, begin, nb, cap, step)
-    _sum_parts(buf.grads, buf.ws, P * size, P)
+    part_net = Network(*net[:-1], _part_plan(net.plan))
+    run(_part, P, (passes, part_net, buf, X, T, perm, begin, nb, P, part, size, step))
+    run(_sum_block, (buf.grads.shape[0] + SUM_BLOCK - 1) // SUM_BLOCK,
+        (buf.grads, buf.ws, P * size, P))
     for p in range(P):
         total += buf.acc[p]
         correct += np.int64(buf.acc[P + p])

@@ -17,14 +17,12 @@ from ._network import (
     copy_columns,
     correct_predictions,
     delta_view,
-    forward,
-    forward_backward,
     gather,
     output_loss,
     output_view,
     target_view,
 )
-from ._optimizers import optimizer_update
+from ._passes import call_forward, call_update, minibatch_share, passes_for
 from ._plan import by_plan
 from ._split import split_minibatch
 from ._views import column_major
@@ -37,7 +35,6 @@ def rows(X, start, nb):
     return column_major(X, start * d, d, nb)
 
 
-@kernel(entry=True)
 def train_batches(X, T, perm, start, stop, batch_size, net, upd, buf, step, total, correct):
     """Consecutive minibatches of an epoch that visits the samples in the order ``perm``:
     those beginning at sample positions start, start + batch_size, ... < stop (``start``
@@ -49,44 +46,60 @@ def train_batches(X, T, perm, start, stop, batch_size, net, upd, buf, step, tota
     updated), loss, backward, the update ``upd`` (schedule, clipping, regularization).
     The workspace holds minibatches of ``batch_size``; the epoch's last may be smaller.
     Returns (total + sum over samples of their minibatch's loss, correct + correct
-    predictions, step count after).
+    predictions, step count after). Called from Python: it picks the compiled passes of
+    ``net`` (kernels._passes) and runs the compiled loop.
     """
+    return _train_batches(X, T, perm, start, stop, batch_size, net, upd[:-1], buf, step, total,
+                          correct, passes_for(net, buf, upd))
+
+
+@kernel(entry=True)
+def _train_batches(X, T, perm, start, stop, batch_size, net, upd_head, buf, step, total,
+                   correct, passes):
+    """train_batches with the update ``upd`` given as its fields but the plan (the pass
+    of that plan is in ``passes``: kernels._passes), so that this loop compiles once for
+    every optimizer."""
     n = perm.shape[0]
     for begin in range(start, stop, batch_size):
         nb = min(batch_size, n - begin)
-        total, correct = minibatch_gradient(net.plan, net, buf, X, T, perm, begin, nb,
+        total, correct = minibatch_gradient(net.plan, passes, net, buf, X, T, perm, begin, nb,
                                             batch_size, step, total, correct)
-        optimizer_update(upd, net.seg, buf.params, buf.grads, buf.state, step)
+        call_update(passes, upd_head, net.seg, buf.params, buf.grads, buf.state, step)
         step += 1
     return total, correct, step
 
 
 @kernel
-def whole_minibatch(net, buf, X, T, perm, begin, nb, cap, step, total, correct):
+def whole_minibatch(passes, net, buf, X, T, perm, begin, nb, cap, step, total, correct):
     """The gradient of the minibatch of samples perm[begin:begin+nb] in ``buf.grads``;
     returns (total + its loss sum, correct + its correct predictions)."""
     L = net.sizes.shape[0] - 1
-    Xb = output_view(buf.ws, net, cap, 0, nb)
     Tb = target_view(buf.ws, net, cap, nb)
-    gather(net.plan, X, T, perm, begin, Xb, Tb)
-    loss = forward_backward(net, buf, Xb, Tb, cap, np.int64(TRAIN_UPDATE), step)
+    gather(net.plan, X, T, perm, begin, output_view(buf.ws, net, cap, 0, nb), Tb)
+    loss = minibatch_share(passes, net, buf, cap, nb, np.int64(TRAIN_UPDATE), step, 1.0)
     total += loss * nb
     correct += correct_predictions(net.plan, output_view(buf.ws, net, cap, L, nb), Tb)
     return total, correct
 
 
-#: minibatch_gradient(net.plan, net, buf, X, T, perm, begin, nb, cap, step, total, correct):
-#: whole_minibatch, or for a split plan its samples split across threads (kernels._split)
+#: minibatch_gradient(net.plan, passes, net, buf, X, T, perm, begin, nb, cap, step, total,
+#: correct): whole_minibatch, or for a split plan its samples split across threads
+#: (kernels._split)
 minibatch_gradient = by_plan("split", {False: whole_minibatch, True: split_minibatch})
 
 
-@kernel(entry=True)
 def infer_batches(X, T, out, net, buf, cap):
-    """The network in inference mode on the rows of X, in chunks of ``cap`` samples,
-    reading X in place. With T (n, n_L) — n rows, as X — returns (sum over samples of the
-    loss, correct predictions); with out (n, n_L), writes the outputs (probabilities for
-    a fused loss) into it. Pass a 0-row array for the one not wanted; without T the
-    result is (0.0, 0). One kernel for evaluation and prediction: one compile."""
+    """The network in inference mode on the rows of X, in chunks of ``cap`` samples. With
+    T (n, n_L) — n rows, as X — returns (sum over samples of the loss, correct
+    predictions); with out (n, n_L), writes the outputs (probabilities for a fused loss)
+    into it. Pass a 0-row array for the one not wanted; without T the result is (0.0, 0).
+    One kernel for evaluation and prediction: one compile. Called from Python (see
+    ``train_batches``)."""
+    return _infer_batches(X, T, out, net, buf, cap, passes_for(net, buf))
+
+
+@kernel(entry=True)
+def _infer_batches(X, T, out, net, buf, cap, passes):
     n = X.shape[0]
     L = net.sizes.shape[0] - 1
     evaluate, predict = T.shape[0] == n, out.shape[0] == n
@@ -94,8 +107,9 @@ def infer_batches(X, T, out, net, buf, cap):
     correct = 0
     for start in range(0, n, cap):
         nb = min(cap, n - start)
-        forward(net, buf, rows(X, start, nb), cap, np.int64(INFER), np.int64(0),
-                evaluate and net.fused)
+        copy_columns(rows(X, start, nb), output_view(buf.ws, net, cap, 0, nb))
+        call_forward(passes, net, buf, cap, nb, np.int64(INFER), np.int64(0),
+                     evaluate and net.fused)
         Y = output_view(buf.ws, net, cap, L, nb)
         if evaluate:   # a fused loss overwrites its logits Y with the probabilities
             Tb = rows(T, start, nb)
@@ -107,15 +121,16 @@ def infer_batches(X, T, out, net, buf, cap):
     return total, correct
 
 
-@kernel(entry=True)
 def batch_loss_and_grad(X, T, net, buf, step):
     """Loss of all rows of X, T taken as one minibatch in training mode (batch
     statistics, the dropout of update ``step``; running statistics untouched), and its
     gradient in ``grads`` (the workspace holds X.shape[0] samples)."""
+    return _batch_loss_and_grad(X, T, net, buf, step, passes_for(net, buf, backward=True))
+
+
+@kernel(entry=True)
+def _batch_loss_and_grad(X, T, net, buf, step, passes):
     n = X.shape[0]
-    Xb = rows(X, 0, n)
-    if net.drop[0] > 0.0:   # the input is dropped in place: work on a copy in ws
-        Xw = output_view(buf.ws, net, n, 0, n)
-        copy_columns(Xb, Xw)
-        Xb = Xw
-    return forward_backward(net, buf, Xb, rows(T, 0, n), n, np.int64(TRAIN), step)
+    copy_columns(rows(X, 0, n), output_view(buf.ws, net, n, 0, n))
+    copy_columns(rows(T, 0, n), target_view(buf.ws, net, n, n))
+    return minibatch_share(passes, net, buf, n, n, np.int64(TRAIN), step, 1.0)

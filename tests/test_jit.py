@@ -53,7 +53,8 @@ TRAIN = textwrap.dedent("""
 
     internal, returning_arrays, not_link_only = 0, [], []
     for name in ("activations", "batchnorm", "dense", "dropout", "losses", "matmul", "network",
-                 "optimizers", "random", "schedules", "training"):
+                 "optimizers", "passes", "random", "scan", "schedules", "split", "tasks",
+                 "training"):
         for value in vars(importlib.import_module("fastnn.kernels._" + name)).values():
             if isinstance(value, _jit.InternalKernel):
                 for cres in value.overloads.values():
@@ -86,7 +87,7 @@ def test_a_warm_process_compiles_nothing(cold_and_warm):
     """Internal kernels are not cached (their code lives inside the entry points that
     are): a second process loads the entry points and compiles no function at all."""
     cold, warm = cold_and_warm
-    assert "train_batches" in cold["compiled"] and "forward" in cold["compiled"]
+    assert {"_train_batches", "forward_pass", "backward_pass", "forward"} <= set(cold["compiled"])
     assert warm["compiled"] == []
     assert warm["out"] == cold["out"]
 
@@ -105,11 +106,11 @@ def test_a_model_compiles_the_kernels_of_its_plan_only(cold_and_warm):
     then compiles those of its own kinds."""
     cold = cold_and_warm[0]
     plain, later = set(cold["plain"]), set(cold["compiled"][len(cold["plain"]):])
-    assert {"train_batches", "infer_batches", "mse", "_adam_pass", "_adam_segment"} <= plain
+    assert {"_train_batches", "_infer_batches", "mse", "_adam_pass", "_adam_segment"} <= plain
     assert plain & OTHER_KINDS == set()
     assert {"batchnorm_forward", "batchnorm_backward", "batchnorm_inference", "dropout_forward",
             "dropout_activation_backward", "sigmoid_binary_cross_entropy", "correct_binary",
-            "clip_factor", "train_batches"} <= later
+            "clip_factor", "_train_batches"} <= later
     assert later & {"lamb_update", "_sgd_pass", "softmax_cross_entropy", "mse"} == set()
 
 

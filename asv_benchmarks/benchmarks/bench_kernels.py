@@ -184,13 +184,13 @@ class ParallelTwins:
 
         import scipy.linalg.cython_blas  # noqa: F401  (loaded before it is limited)
         from fastnn.kernels import _network as network
-        from fastnn.kernels._matmul import matmul_parallel
+        from fastnn.kernels._matmul import PARTS, matmul_parallel
 
         parallel = path == "parallel"
         self.limits = threadpool_limits(1, user_api="blas")
         m, k, n = self.SHAPES[size]
         W, X, D, dW, dX = _operands(m, k, n)
-        product = matmul_parallel if parallel else matmul
+        product = (lambda a, b, out: matmul_parallel(a, b, out, PARTS)) if parallel else matmul
         rng = np.random.default_rng(0)
         if kernel in ("forward", "weights", "inputs"):
             self.call = {"forward": lambda: product(W, X, D),

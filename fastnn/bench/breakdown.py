@@ -41,7 +41,7 @@ from fastnn.bench.workloads import (CLIP_NORM, DROPOUT, LR, WEIGHT_DECAY, WORKLO
 from fastnn.optimizers import check_clip
 from fastnn.kernels import _dropout as dropout, _network as network, _optimizers as optimizers
 from fastnn.kernels._layout import planned_for
-from fastnn.kernels._matmul import matmul, matmul_blas, matmul_parallel
+from fastnn.kernels._matmul import PARTS, matmul, matmul_blas, matmul_parallel
 from fastnn.threads import one_pool
 from fastnn.kernels._training import train_batches
 
@@ -114,6 +114,16 @@ def _update(n, upd, seg, params, grads, state):
         optimizers.optimizer_update(upd, seg, params, grads, state, 1 + i)
 
 
+def _pool_product():
+    """matmul_parallel in the blocks of this process's pool (out = a · b)."""
+    parts = PARTS
+
+    @njit
+    def product(a, b, out):
+        matmul_parallel(a, b, out, parts)
+    return product
+
+
 def breakdown(name, repeats=5):
     """{part: µs per step} for workload ``name``; a regularized workload adds "dropout"
     and "clip", and its "epilogues" and "delta + db" hold BatchNorm's passes."""
@@ -130,7 +140,7 @@ def breakdown(name, repeats=5):
     n, nb = steps(w), w.batch
     operands = product_operands(w)
     parallel = bool(net.plan.parallel)
-    products = step_products(matmul_parallel if parallel else matmul)
+    products = step_products(_pool_product() if parallel else matmul)
     floor = step_products(matmul_blas)
     rule, unclipped = opt.update_rule(clip, parallel), opt.update_rule(None, parallel)
     parts = {
