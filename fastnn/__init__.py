@@ -16,6 +16,16 @@ from fastnn.threads import get_num_threads, set_num_threads
 __version__ = "0.2.0"
 
 
+def compile(dtypes=("float32", "float64"), progress=print):
+    """Compile the kernels of the common configurations ahead of time, into the kernel
+    cache (fastnn.precompile): a first fit then loads them instead of compiling. A few
+    minutes, once per machine and fastnn version; each configuration on a progress line
+    through ``progress``. Returns the seconds taken."""
+    from fastnn.precompile import compile_kernels
+
+    return compile_kernels(dtypes, progress)
+
+
 def __getattr__(name):
     """The scikit-learn estimators, imported on first use (fastnn.sklearn)."""
     if name in ("MLPClassifier", "MLPRegressor"):
@@ -32,4 +42,4 @@ __all__ = ["MLPClassifier", "MLPRegressor",
            "Activation", "Adagrad", "Adam", "AdamW", "BatchNorm", "Callback", "Checkpoint",
            "CosineDecay", "Dense", "Dropout", "ExponentialDecay", "InverseTimeDecay", "Lamb",
            "Optimizer", "RMSprop", "ReduceLROnPlateau", "SGD", "Sequential", "StepDecay",
-           "get_num_threads", "load", "set_num_threads", "to_onnx"]
+           "compile", "get_num_threads", "load", "set_num_threads", "to_onnx"]

@@ -275,7 +275,8 @@ def _widths(text):
 
 def _parser():
     parser = argparse.ArgumentParser(
-        prog="fastnn", description="fastnn: train bike | info | bench")
+        prog="fastnn", description="fastnn: multilayer perceptrons trained by compiled "
+        "kernels. Run 'fastnn COMMAND --help' for a command's options.")
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train a model on a shipped data set or a CSV file")
     train.add_argument("dataset", help="'bike' (shipped with fastnn) or the path of a CSV "
@@ -312,6 +313,9 @@ def _parser():
     predict.add_argument("csv", help="a CSV file with the columns the model was trained on")
     predict.add_argument("--out", metavar="PATH", help="write the predictions to PATH "
                                                        "(default: standard output)")
+    ahead = sub.add_parser("compile", help="compile the kernels of the common configurations "
+                           "ahead of time (a few minutes, once), so that first fits start at once")
+    ahead.add_argument("--dtype", choices=["float32", "float64", "both"], default="both")
     info = sub.add_parser("info", help="what decides speed on this machine")
     info.add_argument("--json", action="store_true")
     sub.add_parser("bench", help="the head-to-head comparison (scripts/compare.py); "
@@ -349,6 +353,10 @@ def main(argv=None):
         except errors as exc:
             print(f"fastnn {args.command}: error: {_one_line(exc)}", file=sys.stderr)
             return 2
+    elif args.command == "compile":
+        import fastnn
+
+        fastnn.compile(("float32", "float64") if args.dtype == "both" else (args.dtype,))
     elif args.command == "info":
         return _command_main("info", "sysinfo")(args) or 0
     return 0
