@@ -1,16 +1,23 @@
-"""The one knob for the threads fastnn uses, and the one pool they come from.
+"""The one knob for the threads fastnn uses, the one pool they come from, and the choice
+of how many of them run each compiled chunk.
 
 A Numba parallel region started right after a threaded BLAS call waits on the BLAS
-pool's spinning threads (DESIGN.md, "Thread pools fight": 8 ms instead of 0.5 ms per
-step). So the two pools never run together: a network with a parallel plan
-(``net.plan.parallel``: its widest layer has kernels._layout.PARALLEL_WEIGHTS weights,
-or its largest product PARALLEL_PRODUCT multiply-adds at the batch size) splits its products across Numba's threads, one block per thread, each block one
-single-threaded BLAS call (kernels._matmul.matmul_parallel), and ``one_pool`` holds
-BLAS at one thread while its kernels run, restoring it after. A serial plan's step is
-held at one BLAS thread too, unless its largest product is big enough for BLAS's own
-threads to pay (BLAS_THREADS_WORK). A split plan (``net.plan.split``: a smaller network
-trained on large minibatches, kernels._split) runs each part of a minibatch on a Numba
-thread, its products single-threaded BLAS too. ``set_num_threads`` sets both pools.
+pool's spinning threads (8 ms instead of 0.5 ms per step, docs/design.md). So the two
+pools never run together: a network with a parallel plan (``net.plan.parallel``: its
+widest layer has kernels._layout.PARALLEL_WEIGHTS weights, or its largest product
+PARALLEL_PRODUCT multiply-adds at the batch size) splits its products across Numba's
+threads, one block per thread, each block one single-threaded BLAS call
+(kernels._matmul.matmul_parallel), and ``one_pool`` holds BLAS at one thread while its
+kernels run, restoring it after. A serial plan's step is held at one BLAS thread too,
+unless its largest product is big enough for BLAS's own threads to pay
+(BLAS_THREADS_WORK). A split plan (``net.plan.split``: a smaller network trained on large
+minibatches, kernels._split) runs each part of a minibatch on a Numba thread, its
+products single-threaded BLAS too. ``set_num_threads`` sets both pools.
+
+Where other work shares the cores (a busy neighbour process, joblib's workers, MPI ranks
+on one node), a parallel step would wait for a thread the scheduler keeps off its core;
+``ThreadChooser`` runs each chunk on the pool or on one thread, whichever measures
+faster, without changing a bit of the result.
 """
 import contextlib
 
@@ -102,7 +109,8 @@ def get_num_threads():
 #: ones, an epoch's last steps say, carry the call's fixed cost and the scheduler's noise)
 MEASURED_STEPS = 8
 #: chunks the faster choice runs before the other is tried again, at first; each trial
-#: the other loses doubles it, up to LONGEST_PATIENCE (a trial that wins resets it)
+#: the other loses doubles it (quadruples, when it lost by SLOWDOWN), up to
+#: LONGEST_PATIENCE (a trial that wins resets it)
 FIRST_PATIENCE, LONGEST_PATIENCE = 2, 64
 #: a fit starting from the last fit's choice tries the other after at most this many chunks
 REMEMBERED_PATIENCE = 8
@@ -122,9 +130,10 @@ class ThreadChooser:
     changes a bit of the result. Each choice keeps an estimate of its time per step (the
     latest chunk of MEASURED_STEPS steps or more); the faster runs, and the other is
     tried again on a chunk a quarter as long after ``patience`` chunks (doubled each time
-    it loses), or at once when the faster one slows down by SLOWDOWN. A fit starts from
-    the choice the last fit of the same network and batch size in this process ended
-    with (``key``): the many fits of a search or a cross-validation learn once."""
+    it loses, quadrupled when it loses by SLOWDOWN), or at once when the faster one slows
+    down by SLOWDOWN. A fit starts from the choice the last fit of the same network and
+    batch size in this process ended with (``key``): the many fits of a search or a
+    cross-validation learn once."""
 
     _last = {}
 
@@ -172,10 +181,12 @@ class ThreadChooser:
                 self.since_trial = self.patience   # try the other next
             return
         self.since_trial = 0
-        if per_step < self.per_step.get(self.current, float("inf")):
+        current = self.per_step.get(self.current, float("inf"))
+        if per_step < current:
             self.current, self.patience = threads, FIRST_PATIENCE
-        else:
-            self.patience = min(2 * self.patience, LONGEST_PATIENCE)
+        else:   # lost: wait longer before the next trial, much longer after a clear loss
+            growth = 4 if per_step > SLOWDOWN * current else 2
+            self.patience = min(growth * self.patience, LONGEST_PATIENCE)
         self._last[self.key] = (self.current, min(self.patience, REMEMBERED_PATIENCE))
 
 

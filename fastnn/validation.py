@@ -7,7 +7,6 @@ shape would corrupt memory instead of raising; everything is checked here.
 import math
 import numbers
 
-import numba
 import numpy as np
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -38,25 +37,29 @@ def _numeric_array(a, name):
 #: elements from which the scan runs on the pool's threads. Below, one thread scans in
 #: under 2 ms, less than a parallel region waits for a thread that a busy neighbour
 #: process keeps off a core (measured: a fit of bike's 0.9 M values beside a spinning
-#: process took 30 ms longer with the scan on two threads)
+#: process took 30 ms longer with the scan on two threads), and a serial model's first
+#: fit compiles no parallel region for it
 PARALLEL_SCAN = 1 << 22
 #: rows per chunk when a non-contiguous array is scanned with NumPy
 _ROWS_PER_CHUNK = 4096
 
 
 def _finite(a, name):
-    """``a``, after checking that it holds no NaN or infinity: a compiled, parallel scan of
-    a contiguous float array, without temporaries (integers are always finite)."""
+    """``a``, after checking that it holds no NaN or infinity: a compiled scan of a
+    contiguous float array (across threads from PARALLEL_SCAN elements), without
+    temporaries (integers are always finite)."""
     if a.dtype.kind != "f":
         return a
     if a.dtype in (np.float32, np.float64) and (a.flags.c_contiguous or a.flags.f_contiguous):
-        from fastnn.kernels._scan import count_nonfinite, scan_blocks
-        from fastnn.threads import numba_threads
+        from fastnn.kernels._scan import count_nonfinite, scan_blocks, total_nonfinite
 
-        counts = np.zeros(scan_blocks(a.size), dtype=np.int64)   # 1/8192 of a float32 a
-        with numba_threads(1 if a.size < PARALLEL_SCAN else numba.get_num_threads()):
-            count_nonfinite(a.ravel(order="K"), counts)          # a view: a is contiguous
-        bad = counts.sum()
+        flat = a.ravel(order="K")   # a view: a is contiguous
+        if a.size < PARALLEL_SCAN:
+            bad = total_nonfinite(flat)
+        else:
+            counts = np.zeros(scan_blocks(a.size), dtype=np.int64)   # 1/8192 of a float32 a
+            count_nonfinite(flat, counts)
+            bad = counts.sum()
     else:   # other floats or strided: NumPy, a bounded chunk of rows at a time
         rows = a.reshape(a.shape[0], -1) if a.ndim else a.reshape(1, 1)
         bad = sum(int(np.count_nonzero(~np.isfinite(rows[i:i + _ROWS_PER_CHUNK])))

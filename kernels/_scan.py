@@ -23,6 +23,12 @@ def _nonfinite(block):
 
 
 @kernel(entry=True)
+def total_nonfinite(flat):
+    """How many elements of the 1-D ``flat`` are NaN or ±∞, on the calling thread."""
+    return _nonfinite(flat)
+
+
+@kernel(entry=True)
 def count_nonfinite(flat, counts):
     """counts[q] = how many elements of block q (SCAN_BLOCK elements) of the 1-D ``flat``
     are NaN or ±∞; the blocks across threads (``counts`` has scan_blocks(n) entries: a

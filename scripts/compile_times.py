@@ -4,6 +4,8 @@
     python scripts/compile_times.py kernel-set    # the reference models (fastnn.bench.kernel_set)
     python scripts/compile_times.py every-kind    # models using every kernel the model layer has
     python scripts/compile_times.py bike --warm   # the same run against the existing cache
+    python scripts/compile_times.py changes       # what each kind of change to a model costs
+    python scripts/compile_times.py first-fits    # first fits of common models, empty cache
 
 A function's *self* time excludes the callees compiled while it was being typed (Numba
 compiles a callee the first time a caller's type inference meets it), so the self times
@@ -67,12 +69,43 @@ class CompileProfile:
             self.passes[-1][2] += total
 
 
+def changes():
+    """Seconds of fit + predict of the base model and each change of it (fastnn.bench.
+    kernel_set.CHANGE), each in a fresh process whose cache the base model filled."""
+    import shutil
+
+    from fastnn.bench.kernel_set import CHANGE, CHANGES, seconds_in_fresh_process
+
+    base, unchanged = tempfile.mkdtemp(prefix="fastnn-changes-"), CHANGE.format(change="")
+    print(f"{'change':<22}{'seconds':>8}")
+    for label in ("none, empty cache", "none, warm cache"):
+        print(f"{label:<22}{seconds_in_fresh_process(unchanged, base):8.1f}")
+    for change in CHANGES:
+        cache = tempfile.mkdtemp(prefix="fastnn-change-")
+        shutil.copytree(base, cache, dirs_exist_ok=True)
+        seconds = seconds_in_fresh_process(CHANGE.format(change=change), cache)
+        print(f"{change:<22}{seconds:8.1f}", flush=True)
+
+
+def first_fits():
+    """Seconds of the first fit of each common model, empty cache, fresh process."""
+    from fastnn.bench.kernel_set import FIRST_FITS, seconds_in_fresh_process
+
+    print(f"{'first fit, empty cache':<34}{'seconds':>8}")
+    for name, code in FIRST_FITS.items():
+        seconds = seconds_in_fresh_process(code, tempfile.mkdtemp(prefix="fastnn-first-"))
+        print(f"{name:<34}{seconds:8.1f}", flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("workload", choices=("bike", "kernel-set", "every-kind"))
+    parser.add_argument("workload", choices=("bike", "kernel-set", "every-kind", "changes",
+                                             "first-fits"))
     parser.add_argument("--warm", action="store_true", help="keep the existing Numba cache")
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args(argv)
+    if args.workload in ("changes", "first-fits"):
+        return changes() if args.workload == "changes" else first_fits()
     if not args.warm:
         os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="fastnn-cold-cache-")
 

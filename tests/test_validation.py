@@ -238,3 +238,22 @@ def test_the_finiteness_scan_finds_every_nan_and_inf_without_a_copy(dtype, order
     strided[499, 3] = np.inf
     with pytest.raises(ValueError, match="S contains NaN"):
         fastnn.validation._finite(strided, "S")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 7, 65_537, (1 << 22) + 5])
+def test_the_scans_count_what_numpy_counts(dtype, n):
+    """The one-thread scan (below PARALLEL_SCAN elements) and the scan in blocks across
+    threads (from it) count NaN and ±inf as NumPy does, wherever they lie."""
+    from fastnn.kernels._scan import count_nonfinite, scan_blocks, total_nonfinite
+
+    rng = np.random.default_rng(n)
+    flat = rng.standard_normal(n).astype(dtype)
+    bad = rng.choice(n, size=min(n, 5), replace=False)
+    flat[bad] = rng.choice([np.nan, np.inf, -np.inf], size=bad.size)
+    expected = int(np.count_nonzero(~np.isfinite(flat)))
+    counts = np.full(scan_blocks(n), -1, dtype=np.int64)
+    count_nonfinite(flat, counts)
+    assert int(counts.sum()) == expected == total_nonfinite(flat)
+    with pytest.raises(ValueError, match="X contains NaN or infinity"):
+        fastnn.validation._finite(flat.reshape(-1, 1), "X")
