@@ -1,5 +1,5 @@
 """Data-parallel training over MPI: ``model.fit(..., comm=comm)`` with an mpi4py
-communicator (DESIGN.md, "Beyond one machine"; kernels._allreduce has the math).
+communicator (docs/design.md, "Beyond one machine"; kernels._allreduce has the math).
 
 Every process passes the same X, y and runs the same fit. Before the first collective
 each process validates its arguments as a plain fit does; then one allgather compares

@@ -68,9 +68,10 @@ def largest_product(net, batch_size):
 def one_pool(net, batch_size):
     """While the kernels of ``net`` (a kernels.Network) run on batches of ``batch_size``
     samples: BLAS held at one thread, restored on exit — for a parallel or split plan
-    always (its products, or its minibatches' parts, are spread across Numba's threads); for a serial plan unless its largest
-    product is at most BLAS_SINGLE_WORK (one thread anyway) or from BLAS_THREADS_WORK on
-    (BLAS's threads pay). Wrap a custom loop's compiled call in it too."""
+    always (its products, or its minibatches' parts, are spread across Numba's threads);
+    for a serial plan unless its largest product is at most BLAS_SINGLE_WORK (one thread
+    anyway) or from BLAS_THREADS_WORK on (BLAS's threads pay). Wrap a custom loop's
+    compiled call in it too."""
     if not (net.plan.parallel or net.plan.split):
         work = largest_product(net, batch_size)
         if work <= BLAS_SINGLE_WORK or work >= BLAS_THREADS_WORK:

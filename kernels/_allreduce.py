@@ -1,6 +1,6 @@
 """Data-parallel minibatches: each process of an MPI communicator takes its share of every
 global minibatch, and one MPI_Allreduce of the flat gradient per step gives every
-process the gradient of the whole minibatch (DESIGN.md, "Beyond one machine").
+process the gradient of the whole minibatch (docs/design.md, "Beyond one machine").
 
 For a global minibatch of B samples (positions begin .. begin + B of the epoch's order)
 and k processes, process r takes positions begin + ⌊rB/k⌋ .. begin + ⌊(r+1)B/k⌋ — its

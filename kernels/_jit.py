@@ -1,7 +1,7 @@
 """The one decorator every CPU kernel is compiled with.
 
 ``kernel`` is ``numba.njit`` with the fast-math flags that keep ``isnan``/``isfinite``
-meaningful (no ``nnan``/``ninf``: DESIGN.md, "fastmath"), without Numba's runtime
+meaningful (no ``nnan``/``ninf``: docs/design.md, "fastmath"), without Numba's runtime
 (``_nrt=False``: kernels only write into arrays they are given, so no reference counts
 are kept — a kernel that allocated would not compile; a kernel returns scalars, never a
 view, since a view returned without a reference to a caller compiled with the runtime

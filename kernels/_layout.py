@@ -1,5 +1,5 @@
 """A network as data: the integer and float tables every kernel reads, grouped in two
-named tuples (DESIGN.md, "Group the tables before they grow").
+named tuples (docs/design.md, "Tables grouped").
 
 A network is L blocks. Block l (0-based) maps A_l (n_l × batch) to A_{l+1}:
 

@@ -260,7 +260,8 @@ PARALLEL_WORK = 1 << 18
 
 #: the blocks a parallel product is split into (a network's ``parts``): as many as the
 #: threads Numba's pool starts with (NUMBA_NUM_THREADS), whatever set_num_threads says
-#: later — a run-time value, not compiled in, so every pool size shares one compiled set. Each block is one BLAS call, and OpenBLAS's sgemm rounds an element differently
+#: later — a run-time value, not compiled in, so every pool size shares one compiled set.
+#: Each block is one BLAS call, and OpenBLAS's sgemm rounds an element differently
 #: depending on the block it lies in (measured, Haswell kernels: a 512x64x512 product
 #: split into column halves differs from the whole by 1e-5), so the partition, and with it
 #: every bit of the result, must not depend on the threads in use.
@@ -294,11 +295,11 @@ def _block(q, args):
 @kernel
 def matmul_parallel(a, b, out, parts):
     """out = a · b split across Numba's threads from PARALLEL_WORK m·k·n: ``parts`` blocks
-    (a network's: one per thread of the pool at launch, PARTS), each a single-threaded BLAS call (BLAS must run one thread
-    meanwhile: fastnn.threads.one_pool), along the longer side of the C-ordered product —
-    so each thread packs its share of the larger operand and all of the smaller. Below,
-    ``matmul``. The blocks do not depend on the threads in use, so neither does the
-    result (tested)."""
+    (a network's: one per thread of the pool at launch, PARTS), each a single-threaded
+    BLAS call (BLAS must run one thread meanwhile: fastnn.threads.one_pool), along the
+    longer side of the C-ordered product — so each thread packs its share of the larger
+    operand and all of the smaller. Below, ``matmul``. The blocks do not depend on the
+    threads in use, so neither does the result (tested)."""
     A, B, C = _as_c_ordered(a, b, out)
     M, N = C.shape
     by_rows = M >= N

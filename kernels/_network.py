@@ -1,4 +1,4 @@
-"""A whole network as flat arrays plus the tables of kernels._layout (DESIGN.md, "The
+"""A whole network as flat arrays plus the tables of kernels._layout (docs/design.md, "The
 model is data"): views into the flat vectors, and the forward and backward passes of
 any depth and any mix of plain, BatchNorm and Dropout blocks.
 

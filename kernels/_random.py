@@ -1,7 +1,7 @@
 """Counter-based random bits: the same bit for the same (key, step, site, element),
 computed anywhere, in any order, on any thread, on the CPU or the GPU.
 
-Dropout draws its mask from here (DESIGN.md, "Dropout needs no stored mask"): the
+Dropout draws its mask from here (docs/design.md, "Remedies"): the
 forward pass and, where it needs it, the backward pass recompute each element's bit
 instead of storing a mask. The generator is SplitMix64 (Steele, Lea and Flood 2014):
 

@@ -1,5 +1,5 @@
 """Views of a contiguous array's memory as a vector or matrix: the three ways the
-network's flat vectors are cut (DESIGN.md, "The model is data").
+network's flat vectors are cut (docs/design.md, "The model is data").
 
     segment(flat, offset, n)             flat[offset:offset + n]
     row_major(flat, offset, rows, cols)  the (rows, cols) C-ordered matrix at flat[offset:]

@@ -1,4 +1,6 @@
 """The measuring tools behind the performance figures run and measure what they say."""
+import os
+
 import numpy as np
 import pytest
 
@@ -112,3 +114,38 @@ def test_the_regularized_peers_learn(name):
     epoch = getattr(contenders, f"{name}_trainer")(tiny, *_learnable(tiny))
     losses = [np.mean([float(loss) for loss in epoch()]) for _ in range(6)]
     assert losses[-1] < 0.7 * losses[0]
+
+
+def _neighbours():
+    """pids of running spin-loop neighbours (Linux: /proc)."""
+    from fastnn.bench.contention import NEIGHBOUR
+
+    found = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if NEIGHBOUR.encode() in f.read():
+                    found.add(pid)
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="lists processes through /proc")
+def test_the_contention_benchmark_measures_in_fresh_processes_beside_a_neighbour():
+    """scripts/contention.py's pieces: a fit timed in a fresh process (with and without
+    the spinning neighbour, which is gone afterwards), and its tables."""
+    from fastnn.bench import contention
+
+    before = _neighbours()
+    for busy in (False, True):
+        seconds = contention.fresh(["fit", "bike", 1], {"NUMBA_NUM_THREADS": "1"}, busy)
+        assert 0 < seconds < 30
+    assert _neighbours() <= before
+    runs = {(name, situation, pool): [1.0, 2.0, 3.0] if pool == "one thread" else
+            [2.0, 3.0, 9.0] for name in ("bike",) for situation in ("idle", "busy neighbour")
+            for pool in contention.POOLS}
+    text = contention.threads_table(runs, ["bike"], 5)
+    assert "bike, busy neighbour" in text and text.count("1.50x") == 2   # medians 3 / 2
+    search = contention.search_table({1: [[3.0, 2.0]], 2: [[4.0, 1.0]]})
+    assert "0.75x" in search and "2.00x" in search
