@@ -33,7 +33,8 @@ def __getattr__(name):
             from fastnn import sklearn as estimators
         except ImportError as exc:
             raise ImportError(f"fastnn.{name} needs scikit-learn: pip install "
-                              f"'fastnn[sklearn]' ({exc})") from exc
+                              f"scikit-learn, or pip install -e '.[sklearn]' in fastnn's "
+                              f"checkout ({exc})") from exc
         return getattr(estimators, name)
     raise AttributeError(f"module 'fastnn' has no attribute {name!r}")
 

@@ -34,7 +34,8 @@ def _mpi_world():
         from mpi4py import MPI
     except ImportError:
         raise OSError(None, "launched by mpiexec, but data-parallel training needs "
-                            "mpi4py: pip install 'fastnn[mpi]'") from None
+                            "mpi4py: pip install mpi4py mpich, or pip install -e "
+                            "'.[mpi]' in fastnn's checkout") from None
     import fastnn
 
     comm = MPI.COMM_WORLD

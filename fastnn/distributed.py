@@ -70,7 +70,8 @@ def check_comm(comm):
         from mpi4py import MPI
     except ImportError:
         raise ImportError("fit(comm=...) needs mpi4py and an MPI library: pip install "
-                          "'fastnn[mpi]'") from None
+                          "mpi4py mpich, or pip install -e '.[mpi]' in fastnn's checkout"
+                          ) from None
     if not isinstance(comm, MPI.Intracomm) or comm == MPI.COMM_NULL:
         raise TypeError(f"comm must be an mpi4py intracommunicator (e.g. MPI.COMM_WORLD), "
                         f"got {type(comm).__name__}")

@@ -13,7 +13,7 @@ Outputs: a ``Sequential`` gives ``Y``, what ``model.forward`` gives. A fitted
 ``fastnn.MLPClassifier`` gives ``label`` (``predict``: class labels, or the 0/1
 indicator matrix for multilabel targets) and ``probabilities`` (``predict_proba``); a
 ``fastnn.MLPRegressor`` gives ``prediction`` (``predict``). Needs the ``onnx`` package
-(``pip install 'fastnn[onnx]'``).
+(``pip install -e '.[onnx]'`` in fastnn's checkout).
 """
 import os
 
@@ -33,8 +33,8 @@ def to_onnx(model_or_estimator, path=None):
     try:
         import onnx
     except ImportError as exc:
-        raise ImportError("fastnn.to_onnx needs the onnx package: pip install "
-                          f"'fastnn[onnx]' ({exc})") from exc
+        raise ImportError("fastnn.to_onnx needs the onnx package: pip install onnx, or "
+                          f"pip install -e '.[onnx]' in fastnn's checkout ({exc})") from exc
     from fastnn.model import Sequential
 
     graph = _Graph(onnx)

@@ -25,8 +25,8 @@ Differences that remain (documented in the README):
 - no ``sample_weight``; ``loss="poisson"`` raises NotImplementedError.
 
 A fitted estimator pickles as arrays and plain values (fastnn.persistence's members),
-never compiled code. scikit-learn is imported here only (``pip install
-'fastnn[sklearn]'``).
+never compiled code. scikit-learn is imported here only (``pip install -e '.[sklearn]'``
+in fastnn's checkout).
 """
 import hashlib
 import math

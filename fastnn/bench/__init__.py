@@ -1,10 +1,5 @@
-"""``fastnn bench`` / ``scripts/compare.py``: fastnn against the GEMM floor and its
-peers — JAX (whole epoch in one jit-compiled lax.scan), PyTorch eager with fused Adam
-(AdamW), plain NumPy and scikit-learn (these two not on the regularized workload) — each
-contender in its own fresh process, rounds alternating between contenders, medians and
-spread over rounds, ratios taken in the same run. Peers that are not installed are
-skipped. OPENBLAS_CORETYPE is removed from every contender's environment (as on a user's
-machine) unless --pinned is given.
+"""``fastnn bench`` / ``scripts/compare.py``: the head-to-head comparison of fastnn, the GEMM
+floor and its peers on the reference workloads (``DESCRIPTION`` says how it measures).
 """
 import argparse
 import importlib.util
@@ -67,15 +62,31 @@ def table(results, title):
     return "\n".join(lines)
 
 
+DESCRIPTION = """fastnn against the GEMM floor (the step's matrix products alone) and its
+peers: JAX (a whole epoch in one jit-compiled lax.scan), PyTorch eager with fused Adam,
+plain NumPy and scikit-learn's MLP (these two not on the regularized workload). Each
+contender runs in its own fresh process, rounds alternate between contenders, and the
+table gives medians and spread over rounds and ratios taken in the same run. Peers that
+are not installed are skipped (pip install -e '.[bench]' installs them).
+OPENBLAS_CORETYPE is removed from every contender's environment, as on a user's machine,
+unless --pinned is given. fastnn bench --sklearn compares scikit-learn's MLP with
+fastnn's estimators instead (fastnn bench --sklearn --help)."""
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="fastnn bench", description=__doc__)
-    parser.add_argument("--workloads", default="bike,mnist,mnist-regularized,wide")
-    parser.add_argument("--contenders", default=",".join(CONTENDERS))
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=3, help="timed epochs per process")
+    parser = argparse.ArgumentParser(prog="fastnn bench", description=DESCRIPTION)
+    parser.add_argument("--workloads", default="bike,mnist,mnist-regularized,wide",
+                        help="comma-separated, from: " + ", ".join(
+                            f"{w.name} ({'-'.join(map(str, w.sizes))}, batch {w.batch})"
+                            for w in WORKLOADS.values()))
+    parser.add_argument("--contenders", default=",".join(CONTENDERS),
+                        help="comma-separated, from: " + ", ".join(CONTENDERS))
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every contender (3)")
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs per process (3)")
     parser.add_argument("--pinned", nargs="?", const="Haswell", default=None,
                         help="also run with OPENBLAS_CORETYPE set (default Haswell)")
-    parser.add_argument("--json", default="bench-results.json", help="where to save results")
+    parser.add_argument("--json", default="bench-results.json",
+                        help="where to save the results (bench-results.json)")
     args = parser.parse_args(argv)
     workloads = [w for w in args.workloads.split(",") if w]
     contenders = [c for c in args.contenders.split(",")
