@@ -1,4 +1,4 @@
-"""Reverse-mode differentiation on scalars, as the notes derive it.
+"""Reverse-mode differentiation on scalars, as a neural-networks course derives it.
 
 Each operation records its parents with the local derivatives dg/dparent; ``backward``
 visits the graph once in reverse topological order, accumulating

@@ -1,5 +1,5 @@
-"""``model.layout``: what a custom compiled loop needs from a model (README, "Your own
-loop"; scripts/custom_loop.py)."""
+"""``model.layout``: what a custom compiled loop needs from a model (docs/kernels.md;
+scripts/custom_loop.py)."""
 from fastnn.optimizers import check_clip, get_optimizer
 
 

@@ -15,7 +15,7 @@ outputs, 1/m for logistic outputs, 1 for softmax) with the rates scaled to match
 L2 term is c·alpha/batch_size, SGD's rate lr/c, Adam's epsilon c·epsilon — the same
 updates as scikit-learn's, on minibatches in scikit-learn's shuffled order (drawn from
 ``random_state`` after the weights and the validation split, as it draws them).
-Differences that remain (documented in the README):
+Differences that remain (docs/sklearn.md):
 
 - float32 by default (``dtype="float64"`` for scikit-learn's precision);
 - Adam adds epsilon to √v̂ (PyTorch, Keras) where scikit-learn adds it to √v: a

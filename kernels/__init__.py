@@ -1,9 +1,9 @@
 """fastnn.kernels: the math of fastnn as Numba kernels on flat arrays — a library to
-compose inside your own ``@numba.njit`` training loop (README, "Your own loop";
+compose inside your own ``@numba.njit`` training loop (docs/kernels.md;
 ``scripts/custom_loop.py``).
 
 Conventions
-    Samples are columns: a batch is a (features, batch) matrix, as in the notes; a
+    Samples are columns: a batch is a (features, batch) matrix (docs/design.md); a
     row-major (n, d) array's ``X.T`` is such a matrix without a copy, and the views of a
     workspace (``output_view`` ...) are column-major. W is (out, in), row-major.
     float32 or float64 — one dtype for every array of a call (scalar rules evaluate in
@@ -42,8 +42,8 @@ formula, shapes and the outputs it writes):
     checking    check_layout
 
 Stability: the names in ``__all__`` keep their meaning and argument order within a
-minor version (0.x); a change comes in the next minor version, with a note in the
-README. Submodules and names not in ``__all__`` are internal and may change at any
+minor version (0.x); a change comes in the next minor version, with a note in
+docs/kernels.md. Submodules and names not in ``__all__`` are internal and may change at any
 time. ``fastnn.kernels.cuda`` has the numba.cuda twin of every name in ``__all__``, with
 the same arguments in the same order, on device arrays.
 """

@@ -143,7 +143,7 @@ def activation_forward(code, Z, A):
 def softmax_jvp(A, dA, dZ):
     """dZ = (A ⊙ (I - Aᵀ)) · dA per column, i.e. dz_k = a_k (da_k - sum_i a_i da_i).
 
-    The n x n Jacobian of the notes is never formed. dZ may be dA.
+    The n x n Jacobian is never formed. dZ may be dA.
     """
     m, n = A.shape
     for j in range(n):

@@ -1,6 +1,7 @@
 """The dense layer Y = f(W·X + b) and its three backprop rules.
 
-Shapes follow the notes: X (in, batch), W (out, in), b (out,), Y (out, batch).
+Shapes (docs/design.md, "Math conventions"): X (in, batch), W (out, in), b (out,),
+Y (out, batch).
 
     forward    Y  = f(W·X + b)          one gemm, then the fused bias + f epilogue
     backward   dZ = dY ⊙ f'(Z)           fused with db = row-sum(dZ)

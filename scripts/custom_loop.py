@@ -1,6 +1,6 @@
 """Your own compiled training loop with fastnn's kernels: a regressor trained with a
 Huber loss written here in ``@njit``, calling fastnn's forward, backward and Adam
-kernels inside one compiled epoch of its own (README, "Your own loop").
+kernels inside one compiled epoch of its own (docs/kernels.md).
 
     python scripts/custom_loop.py                 # bike: Huber loss, 20 epochs
     python scripts/custom_loop.py --compare 5     # + step time against model.fit (MSE)

@@ -1,6 +1,6 @@
 """scripts/custom_loop.py on the GPU: the same Huber-loss regressor, its loss a
 ``cuda.jit`` kernel written here, between fastnn.kernels.cuda's forward, backward and
-Adam (README, "Your own loop", "On the GPU"). The loop runs on the host and only
+Adam (docs/gpu.md). The loop runs on the host and only
 launches kernels; the losses are summed on the device and read once per epoch.
 
     python scripts/custom_loop_cuda.py                  # bike, 20 epochs, on a GPU

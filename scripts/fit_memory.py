@@ -1,5 +1,5 @@
-"""Peak memory of ``fit`` above the data it is given (issue 14: the input checks scan
-without temporaries). Builds a float32 C-ordered X of ``--mb`` megabytes (784 features,
+"""Peak memory of ``fit`` above the data it is given (the input checks scan without
+temporaries). Builds a float32 C-ordered X of ``--mb`` megabytes (784 features,
 mnist's width) and integer labels, compiles on a slice, then samples the process's
 resident set every millisecond during ``fit(X, y, epochs=1)`` of a small network and
 prints the peak above the resident set before the call, against X's size.

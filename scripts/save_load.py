@@ -2,7 +2,7 @@
 np.load of the same bytes, medians of repeated runs in one process, interleaved.
 
 Two cases of saving, as the previous file's state changes what a save costs:
-- "over a saved file" (the figure of issue 12): each save replaces a file whose blocks
+- "over a saved file": each save replaces a file whose blocks
   are on disk, as every save of a training run does once the kernel has written the
   previous one back (at most 30 s after it) — both model.save and np.save then pay for
   freeing the old file's blocks (~15 ms for 76 MB on ext4);

@@ -1,5 +1,5 @@
-"""Slow, obviously-correct float64 references, written from the notes' formulas
-independently of the kernels (columns are samples)."""
+"""Slow, obviously-correct float64 references, written from the formulas of
+docs/design.md independently of the kernels (columns are samples)."""
 import numpy as np
 
 

@@ -1,6 +1,6 @@
 """The asv suite's code runs: every benchmark of asv_benchmarks/benchmarks, in this
 process, for every value of each of its parameters (``combinations``). asv's own run
-(README, "Benchmarks") times them; CI checks the suite's discovery with ``asv check``."""
+(docs/performance.md, "Benchmarks") times them; CI checks the suite's discovery with ``asv check``."""
 import importlib
 import inspect
 import math

@@ -1,4 +1,4 @@
-"""Reverse-mode differentiation: the notes' worked examples, and the compiled
+"""Reverse-mode differentiation: worked examples of a neural-networks course, and the compiled
 backprop of a network against the scalar graph."""
 import math
 

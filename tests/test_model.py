@@ -1,4 +1,4 @@
-"""The model layer: gradients of whole networks, the notes' worked example, training,
+"""The model layer: gradients of whole networks, a worked example, training,
 determinism, and the contract of the public API."""
 import zlib
 
@@ -68,7 +68,7 @@ def test_layer_arrays_are_views_into_flat_vectors():
 
 
 def test_notes_worked_example_sample_3_minus2_to_1_4():
-    """Lecture "Sample (3, -2) -> (1, 4)": a 2-3-2 linear network; the notes' loss
+    """The worked example "Sample (3, -2) -> (1, 4)": a 2-3-2 linear network; its loss
     1/2 ((ŷ-1)^2 + (ẑ-4)^2) equals MSE over the two outputs."""
     model = fastnn.Sequential([fastnn.Dense(2, 3), fastnn.Dense(3, 2)], dtype="float64")
     model.layers[0].W[:] = [[1, -2], [-4, 5], [1, 3]]     # gives u = (7, -22, -3)

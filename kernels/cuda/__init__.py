@@ -1,5 +1,5 @@
 """fastnn.kernels.cuda: the numba.cuda twins of fastnn.kernels — the same public names,
-argument order and results, on device arrays (README, "Your own loop", "On the GPU").
+argument order and results, on device arrays (docs/kernels.md, docs/gpu.md).
 Importing this package imports CUDA (through ``_backend``); ``import fastnn`` never
 does.
 
