@@ -23,6 +23,7 @@ that ran it, so neither does any bit of the loops' results.
 """
 from numba import prange
 from numba.core import cgutils, types
+from numba.core.typed_passes import _reload_parfors
 from numba.core.typing import signature
 from numba.extending import intrinsic
 
@@ -62,7 +63,13 @@ def _address_of(typingctx, task, pointer):
     result = dispatcher.overloads[arg_types]
 
     def codegen(context, builder, sig, args):
-        context.active_code_library.add_linking_library(result.library)
+        library = context.active_code_library
+        library.add_linking_library(result.library)
+        # run_tasks starts Numba's threads where it is compiled, but a caller that links a
+        # run_tasks loaded from the cache (whose library forgets that) and is cached in
+        # turn would run in a later process before any thread exists: have every caller
+        # start them when it is loaded
+        library._reload_init.add(_reload_parfors)
         fn = context.declare_function(builder.module, result.fndesc)
         return builder.ptrtoint(fn, cgutils.intp_t)
     return signature(types.int64, task, pointer), codegen

@@ -160,3 +160,27 @@ def test_an_internal_kernel_called_from_python_runs_its_entry_twin():
     np.testing.assert_allclose(C, A @ B, rtol=1e-12)
     assert isinstance(matmul, _jit.InternalKernel)
     assert matmul._entry is not None and matmul._entry is not matmul
+
+
+PARALLEL_SCAN = """
+import sys
+import numpy as np
+from fastnn.kernels._scan import count_nonfinite, scan_blocks
+a = np.ones(1 << 20, np.float64 if sys.argv[1] == "float64" else np.float32)
+a[5] = np.inf
+counts = np.zeros(scan_blocks(a.size), np.int64)
+count_nonfinite(a, counts)
+print(counts.sum())
+"""
+
+
+def test_a_parallel_kernel_compiled_against_a_cached_region_runs_from_the_cache(tmp_path):
+    """kernels._tasks.run_tasks, loaded from the cache, linked into a kernel compiled now
+    (count_nonfinite for float32), and that kernel loaded from the cache in a fresh process
+    as its first parallel code: Numba's threads must be started on load (a segmentation
+    fault before 0.3's fix)."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    for dtype in ("float64", "float32", "float32"):   # run_tasks cached, linked, loaded
+        out = subprocess.run([sys.executable, "-c", PARALLEL_SCAN, dtype], env=env,
+                             capture_output=True, text=True)
+        assert out.returncode == 0 and out.stdout.strip() == "1", (dtype, out.stderr[-2000:])
