@@ -21,21 +21,19 @@ minibatch's inputs from the workspace (A_0, where ``gather_batch`` puts them) an
 the outputs and gradients where kernels._network's ``forward`` and ``backward`` do.
 """
 import functools
-import types as pytypes
+import types
 import zlib
 from collections import namedtuple
 
-from numba import typeof
-from numba.core import cgutils, types
-from numba.extending import intrinsic
-
 import numpy as np
+from numba import typeof
 
 from ._jit import internal_overload, kernel
 from ._layout import Network
 from ._network import backward, forward, output_gradient, output_view, target_view
 from ._optimizers import Update, optimizer_update
 from ._plan import Plan, plan_choices
+from ._tasks import call_address
 
 #: the plan choices the passes compile for; the loops' other choices do not reach them
 PASS_CHOICES = ("norm", "dropout", "parallel")
@@ -80,26 +78,6 @@ def _key_of_impl(args):
     return lambda args: key
 
 
-@intrinsic
-def _call_address(typingctx, address, args):
-    """Call the compiled function at ``address`` (Numba's calling convention, no return
-    value) with the elements of the tuple ``args``; an exception it raises propagates."""
-    if not isinstance(args, types.BaseTuple):
-        return None
-    arg_types = tuple(args.types)
-
-    def codegen(context, builder, sig, llargs):
-        values = [builder.extract_value(llargs[1], i) for i in range(len(arg_types))]
-        fnty = context.call_conv.get_function_type(types.none, arg_types)
-        fn = builder.inttoptr(llargs[0], fnty.as_pointer())
-        status, _ = context.call_conv.call_function(builder, fn, types.none, arg_types, values)
-        with cgutils.if_unlikely(builder, status.is_error):
-            context.call_conv.return_status_propagate(builder, status)
-        return context.get_dummy_value()
-
-    return types.none(address, args), codegen
-
-
 @kernel(entry=True)
 def forward_pass(net, buf, cap, nb, mode, step, logits):
     """``forward`` of the nb inputs in the workspace's A_0 (kernels._network.forward)."""
@@ -118,7 +96,7 @@ def call_forward(passes, net, buf, cap, nb, mode, step, logits):
     args = (_pass_network(net), buf, cap, nb, mode, step, logits)
     if passes.forward_key != _key_of(args):
         raise TypeError("fastnn: the forward pass was compiled for other argument types")
-    _call_address(passes.forward, args)
+    call_address(passes.forward, args)
 
 
 @kernel
@@ -127,7 +105,7 @@ def call_backward(passes, net, buf, cap, nb, step):
     args = (_pass_network(net), buf, cap, nb, step)
     if passes.backward_key != _key_of(args):
         raise TypeError("fastnn: the backward pass was compiled for other argument types")
-    _call_address(passes.backward, args)
+    call_address(passes.backward, args)
 
 
 @kernel
@@ -154,7 +132,7 @@ def update_pass(plan):
     """The entry kernel ``_update_pass`` for updates of plan ``plan``: a copy of the
     function with PLAN in its globals and a name of its own (its own cache files)."""
     template = _update_pass
-    copy = pytypes.FunctionType(template.__code__, {**template.__globals__, "PLAN": plan},
+    copy = types.FunctionType(template.__code__, {**template.__globals__, "PLAN": plan},
                                 template.__name__)
     copy.__qualname__ = f"update_pass__{type(plan).__name__}"
     copy.__module__, copy.__doc__ = template.__module__, template.__doc__
@@ -167,7 +145,7 @@ def call_update(passes, head, seg, params, grads, state, step):
     args = (head, seg, params, grads, state, step)
     if passes.update_key != _key_of(args):
         raise TypeError("fastnn: the update pass was compiled for other argument types")
-    _call_address(passes.update, args)
+    call_address(passes.update, args)
 
 
 def _address(dispatcher, arg_types):

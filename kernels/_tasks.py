@@ -16,7 +16,8 @@ the threads, and a parallel loop is a plain kernel for one task, called through 
     run(_scale_task, n, (x, factor))          # inside any kernel
 
 ``run`` puts the arguments in a tuple on the caller's stack and passes the task's
-address and a pointer to it; the task kernel is compiled for that tuple's type, link-only,
+address and a pointer to it (``call_address`` calls a compiled kernel by address; the
+separately compiled passes of kernels._passes are called the same way); the task kernel is compiled for that tuple's type, link-only,
 inside its caller, like any other kernel call. Numba's ``prange`` splits 0 … n − 1 into
 one contiguous range per thread as before: a task's result does not depend on the thread
 that ran it, so neither does any bit of the loops' results.
@@ -76,19 +77,23 @@ def _address_of(typingctx, task, pointer):
 
 
 @intrinsic
-def _call_task(typingctx, address, i, pointer):
-    """task(i, pointer) for the task kernel at ``address`` (Numba's calling convention)."""
-    arg_types = (types.int64, types.voidptr)
+def call_address(typingctx, address, args):
+    """Call the compiled kernel at ``address`` (Numba's calling convention, no return
+    value) with the elements of the tuple ``args``; an exception it raises propagates.
+    The caller answers for the kernel being compiled for these argument types."""
+    if not isinstance(args, types.BaseTuple):
+        return None
+    arg_types = tuple(args.types)
 
-    def codegen(context, builder, sig, args):
+    def codegen(context, builder, sig, llargs):
+        values = [builder.extract_value(llargs[1], i) for i in range(len(arg_types))]
         fnty = context.call_conv.get_function_type(types.none, arg_types)
-        fn = builder.inttoptr(args[0], fnty.as_pointer())
-        status, _ = context.call_conv.call_function(builder, fn, types.none, arg_types,
-                                                    [args[1], args[2]])
+        fn = builder.inttoptr(llargs[0], fnty.as_pointer())
+        status, _ = context.call_conv.call_function(builder, fn, types.none, arg_types, values)
         with cgutils.if_unlikely(builder, status.is_error):
             context.call_conv.return_status_propagate(builder, status)
         return context.get_dummy_value()
-    return types.none(address, i, pointer), codegen
+    return types.none(address, args), codegen
 
 
 @intrinsic
@@ -103,7 +108,7 @@ def run_tasks(address, n, args):
     """task(i, args) for i in 0 … n − 1 across Numba's threads (``address``: a task
     kernel's, from ``run``)."""
     for i in prange(n):
-        _call_task(address, i, args)
+        call_address(address, (i, args))   # a task takes (int64, a pointer to its tuple)
 
 
 @kernel(inline="always")
