@@ -15,9 +15,8 @@ import time
 import numpy as np
 
 from fastnn.buffers import aligned_zeros
-from fastnn import compile_notice
 from fastnn.callbacks import Callback
-from fastnn.compile_notice import announcing
+from fastnn.compile_notice import announcing, flush as say_compile_time
 from fastnn.epochs import EpochResult, EpochRun, Interrupt, OneProcess, Progress, epoch_order
 from fastnn.history import History
 from fastnn.layers import Activation, BatchNorm, Dense, Dropout
@@ -556,7 +555,7 @@ class Sequential:
             logs["time"], started = time.perf_counter() - started, time.perf_counter()
             history.append(epoch, logs)
             run.progress.clear()
-            compile_notice.flush()
+            say_compile_time()
             if not result.complete:
                 history.interrupted = True
                 if verbose:
