@@ -4,7 +4,10 @@ which model and optimizer it serves, and may check that ``fit`` gives it what it
 """
 import math
 import os
+import re
+import string
 
+from fastnn.atomic_file import remove_stale_temporaries
 from fastnn.validation import check_in_range, check_positive_int
 
 
@@ -84,6 +87,18 @@ class ReduceLROnPlateau(Callback):
                 f"min_lr={self.min_lr:g}, monitor={self.monitor!r})")
 
 
+def _remove_stale_temporaries(template):
+    """Remove the temporary files that killed saves left of any file ``template`` names
+    (``template.format(epoch=k)``; a save sweeps only its own target's, and a run that is
+    killed and restarted saves under new epoch numbers)."""
+    folder, name = os.path.split(os.path.abspath(template))
+    if "{" in folder:
+        return
+    name_regex = "".join(re.escape(literal) + (".+" if field is not None else "")
+                         for literal, field, _, _ in string.Formatter().parse(name))
+    remove_stale_temporaries(folder, name_regex)
+
+
 class Checkpoint(Callback):
     """Save the model through ``model.save(path)`` after each epoch, or with
     ``best_only=True`` after each epoch that improves ``monitor`` (lower is better;
@@ -115,6 +130,7 @@ class Checkpoint(Callback):
         if self.best_only:
             _check_monitor(self, model, has_validation)
         self.best = None
+        _remove_stale_temporaries(self.path)
 
     def on_epoch_end(self, epoch, logs):
         if self.best_only:

@@ -191,6 +191,9 @@ def _without_missing(table, target, policy):
 def predict_csv(args):
     """Apply a model trained by ``fastnn train PATH.csv --save`` to a CSV file."""
     import csv
+    import io
+
+    from fastnn.atomic_file import atomic_write
 
     import fastnn
     from fastnn import tabular
@@ -208,15 +211,13 @@ def predict_csv(args):
     if imputed:
         print(f"{args.csv}: imputed missing values ("
               f"{', '.join(f'{k}: {len(v)}' for k, v in imputed.items())})", file=sys.stderr)
-    out = open(args.out, "w", newline="") if args.out else sys.stdout
-    try:
-        writer = csv.writer(out)
-        writer.writerow([f"predicted_{prep.target}"])
-        writer.writerows([p] for p in predictions)
-    finally:
-        if args.out:
-            out.close()
+    out = io.StringIO(newline="") if args.out else sys.stdout
+    writer = csv.writer(out)
+    writer.writerow([f"predicted_{prep.target}"])
+    writer.writerows([p] for p in predictions)
     if args.out:
+        with atomic_write(args.out, what="the predictions") as f:
+            f.write(out.getvalue().encode())
         print(f"wrote {len(predictions)} predictions to {args.out}")
     return predictions
 

@@ -376,12 +376,15 @@ def test_unwritable_folder(tmp_path, monkeypatch):
     """The error of a folder that refuses the temporary file names the target file (the
     refusal is simulated: this suite may run as root, which writes anywhere)."""
     import errno
-    import tempfile
 
-    def refuse(*args, **kwargs):
-        raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / ".m.fnn.x.tmp"))
+    create = os.open
 
-    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    def refuse(path, flags, *args, **kwargs):
+        if flags & os.O_CREAT:
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        return create(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refuse)
     with pytest.raises(PermissionError, match="cannot save the model.*m.fnn"):
         fastnn.Sequential([fastnn.Dense(2, 1)]).save(tmp_path / "m.fnn")
     assert os.listdir(tmp_path) == []

@@ -3,6 +3,7 @@ a slow reference, the model file keeping it, ``fastnn train PATH.csv`` / ``fastn
 predict`` end to end, and one clear line with exit status 2 for every malformed file."""
 import csv
 import json
+import os
 
 import numpy as np
 import pytest
@@ -219,8 +220,16 @@ def test_train_save_and_predict(tmp_path, capsys, target, missing):
     metric = float(next(line for line in out.splitlines() if line.startswith("test "))
                    .split()[2])
     assert metric > (0.9 if target == "price" else 0.8)   # R² / accuracy on held-out rows
+    if target == "kind":    # replacing a file keeps its mode
+        (tmp_path / "p.csv").write_text("old")
+        (tmp_path / "p.csv").chmod(0o640)
     assert cli.main(["predict", str(tmp_path / "m.fnn"), path, "--out",
                      str(tmp_path / "p.csv")]) == 0
+    (tmp_path / "plain").write_text("")    # the mode of a new file under this umask
+    modes = {n: os.stat(tmp_path / n).st_mode & 0o777 for n in ("p.csv", "m.fnn", "plain")}
+    assert modes["p.csv"] == (0o640 if target == "kind" else modes["plain"])
+    assert modes["m.fnn"] == modes["plain"]
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
     with open(tmp_path / "p.csv", newline="") as f:
         written = list(csv.reader(f))
     assert written[0] == [f"predicted_{target}"] and len(written) == len(rows) + 1

@@ -9,6 +9,7 @@ import statistics
 import subprocess
 import sys
 
+from fastnn.atomic_file import atomic_write
 from fastnn.bench.contenders import CONTENDERS, REQUIRES
 from fastnn.bench.workloads import WORKLOADS
 
@@ -111,7 +112,7 @@ def main(argv=None):
             print(f"  {c}: " + "; ".join(f"{p['library']} {p['core_type']} x{p['threads']}"
                                          for p in pools))
         saved["runs"][title] = {"ms_per_step": results, "pools": meta}
-    with open(args.json, "w") as f:
-        json.dump(saved, f, indent=1)
+    with atomic_write(args.json, what="the results") as f:
+        f.write(json.dumps(saved, indent=1).encode())
     print(f"\nsaved {args.json}")
     return 0

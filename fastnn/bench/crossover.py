@@ -14,6 +14,7 @@ import time
 import numpy as np
 from numba import njit
 
+from fastnn.atomic_file import atomic_write
 from fastnn.kernels._crossover import DOT_FORM_LIMIT, OUTER_FORM_LIMIT, OVERRIDE
 from fastnn.kernels._matmul import matmul_blas, matmul_loops
 
@@ -114,9 +115,9 @@ def main(argv=None):
           f"{OUTER_FORM_LIMIT} (outer form: weights, inputs)")
     print(f"measured here: {OVERRIDE}={limits['dot']},{limits['outer']}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"rows": [dict(zip(("product", "n", "batch", "blas", "loops"), r))
-                                for r in rows],
-                       "measured": limits, "used": {"dot": DOT_FORM_LIMIT,
-                                                    "outer": OUTER_FORM_LIMIT}}, f, indent=1)
+        saved = {"rows": [dict(zip(("product", "n", "batch", "blas", "loops"), r))
+                          for r in rows],
+                 "measured": limits, "used": {"dot": DOT_FORM_LIMIT, "outer": OUTER_FORM_LIMIT}}
+        with atomic_write(args.json, what="the results") as f:
+            f.write(json.dumps(saved, indent=1).encode())
     return 0
