@@ -42,7 +42,8 @@ WRITEBACK_BYTES = 8 << 20
 #: the random part of a temporary file's name (as ``tempfile.mkstemp``'s, so the files an
 #: earlier fastnn left are recognized too)
 _TAG_CHARS, _TAG_LENGTH = "abcdefghijklmnopqrstuvwxyz0123456789_", 8
-_OPEN_FLAGS = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+_OPEN_FLAGS = (getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+               | getattr(os, "O_NOFOLLOW", 0))
 #: this process's temporary files being written: where locks are per process (NFS's
 #: emulated flock), its own sweep must still skip them
 _writing, _writing_lock = set(), threading.Lock()
