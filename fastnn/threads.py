@@ -20,6 +20,9 @@ on one node), a parallel step would wait for a thread the scheduler keeps off it
 faster, without changing a bit of the result.
 """
 import contextlib
+import ctypes
+import itertools
+import threading
 
 import numba
 from threadpoolctl import ThreadpoolController, threadpool_info, threadpool_limits
@@ -71,21 +74,93 @@ def one_pool(net, batch_size):
     always (its products, or its minibatches' parts, are spread across Numba's threads);
     for a serial plan unless its largest product is at most BLAS_SINGLE_WORK (one thread
     anyway) or from BLAS_THREADS_WORK on (BLAS's threads pay). Wrap a custom loop's
-    compiled call in it too."""
-    if not (net.plan.parallel or net.plan.split):
+    compiled call in it too. Safe from any Python thread, several at once: the hold is
+    the process's (see ``_BlasHold``); under Numba's workqueue threading layer, which
+    aborts the process when two threads enter parallel regions at once, the parallel and
+    split plans of concurrent calls also take turns."""
+    parallel = net.plan.parallel or net.plan.split
+    if not parallel:
         work = largest_product(net, batch_size)
         if work <= BLAS_SINGLE_WORK or work >= BLAS_THREADS_WORK:
             yield
             return
-    pools = _blas_controllers()
-    before = [pool.get_num_threads() for pool in pools]
-    for pool in pools:
-        pool.set_num_threads(1)
-    try:
+    with _blas_hold, (parallel_regions_in_turn() if parallel else contextlib.nullcontext()):
         yield
-    finally:
-        for pool, n in zip(pools, before):
-            pool.set_num_threads(n)
+
+
+class _BlasHold:
+    """BLAS at one thread while any Python thread holds it (a context manager; nested and
+    concurrent holds count), the threads it had before restored when the last one ends.
+
+    OpenBLAS's thread count is the process's (its pthreads build), and threadpoolctl lets
+    only the first Python thread that sets it change it (others silently do nothing), so
+    a fit in a second thread would run its products on BLAS's threads: oversubscribed
+    and, where BLAS's result depends on its thread count, other bits than the same fit in
+    the main thread. So the hold calls OpenBLAS's own setter, from whichever thread."""
+
+    def __init__(self):
+        self._lock, self._holders, self._before = threading.Lock(), 0, None
+
+    def __enter__(self):
+        with self._lock:
+            if self._holders == 0:
+                self._before = [(_thread_count_setter(pool), pool.get_num_threads())
+                                for pool in _blas_controllers()]
+                for setter, _ in self._before:
+                    setter(1)
+            self._holders += 1
+
+    def __exit__(self, *exc):
+        with self._lock:
+            self._holders -= 1
+            if self._holders == 0:
+                for setter, n in self._before:
+                    setter(n)
+        return False
+
+
+_blas_hold = _BlasHold()
+
+
+def _thread_count_setter(pool):
+    """``set(n)`` of a threadpoolctl controller's library that works from any thread:
+    OpenBLAS's own function for its pthreads build, the controller's otherwise."""
+    if pool.internal_api == "openblas" and getattr(pool, "threading_layer", "") != "openmp":
+        for prefix, suffix in itertools.product(("", "scipy_"), ("", "64_", "_64")):
+            setter = getattr(pool.dynlib, f"{prefix}openblas_set_num_threads{suffix}", None)
+            if setter is not None:
+                setter.argtypes, setter.restype = [ctypes.c_int], None
+                return setter
+    return pool.set_num_threads
+
+
+_regions_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def parallel_regions_in_turn():
+    """Inside, this thread's compiled calls may open Numba parallel regions: under the
+    workqueue threading layer (not thread-safe) one thread at a time; under omp or tbb
+    (thread-safe) no waiting."""
+    if _threading_layer() != "workqueue":
+        yield
+        return
+    with _regions_lock:
+        yield
+
+
+def _threading_layer():
+    """The threading layer Numba's parallel regions run on (its threads started, once)."""
+    global _layer
+    if _layer is None:
+        from numba.np.ufunc import parallel
+
+        parallel._launch_threads()
+        _layer = numba.threading_layer()
+    return _layer
+
+
+_layer = None
 
 
 def set_num_threads(n):

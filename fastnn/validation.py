@@ -52,13 +52,15 @@ def _finite(a, name):
         return a
     if a.dtype in (np.float32, np.float64) and (a.flags.c_contiguous or a.flags.f_contiguous):
         from fastnn.kernels._scan import count_nonfinite, scan_blocks, total_nonfinite
+        from fastnn.threads import parallel_regions_in_turn
 
         flat = a.ravel(order="K")   # a view: a is contiguous
         if a.size < PARALLEL_SCAN:
             bad = total_nonfinite(flat)
         else:
             counts = np.zeros(scan_blocks(a.size), dtype=np.int64)   # 1/8192 of a float32 a
-            count_nonfinite(flat, counts)
+            with parallel_regions_in_turn():
+                count_nonfinite(flat, counts)
             bad = counts.sum()
     else:   # other floats or strided: NumPy, a bounded chunk of rows at a time
         rows = a.reshape(a.shape[0], -1) if a.ndim else a.reshape(1, 1)

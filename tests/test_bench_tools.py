@@ -147,5 +147,8 @@ def test_the_contention_benchmark_measures_in_fresh_processes_beside_a_neighbour
             for pool in contention.POOLS}
     text = contention.threads_table(runs, ["bike"], 5)
     assert "bike, busy neighbour" in text and text.count("1.50x") == 2   # medians 3 / 2
-    search = contention.search_table({1: [[3.0, 2.0]], 2: [[4.0, 1.0]]})
-    assert "0.75x" in search and "2.00x" in search
+    search = contention.search_table({"n_jobs=1": [[3.0, 2.0]], "n_jobs=2": [[4.0, 1.0]],
+                                      "n_jobs=2, threads": [[1.5, 0.8]]})
+    first, second = search.splitlines()[1:]
+    assert "(0.75x)" in first and "(2.00x)" in first and "(2.00x)" in second
+    assert "(2.50x)" in second and "(1.00x)" in first and "(1.00x)" in second

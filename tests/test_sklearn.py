@@ -287,6 +287,26 @@ def test_pipeline_grid_search_and_cross_validation():
     assert search.predict(X).shape == (300,)
 
 
+def test_a_search_on_joblibs_threads_scores_as_one_on_one_job():
+    """GridSearchCV with n_jobs=2 on joblib's threads (fits in two Python threads at once:
+    docs/performance.md) gives every candidate's scores bit for bit as n_jobs=1, for a
+    serial plan and a parallel one (BLAS held at one thread from the workers' threads)."""
+    import joblib
+
+    X, y = make_classification(600, 784, n_informative=20, random_state=1)
+    grid = {"alpha": [1e-4, 1e-2], "hidden_layer_sizes": [(16,), (512,)]}
+    results = []
+    for n_jobs, backend in [(1, "loky"), (2, "threading")]:
+        search = GridSearchCV(MLPClassifier(random_state=0, max_iter=3, batch_size=256),
+                              grid, cv=3, n_jobs=n_jobs, scoring="neg_log_loss")
+        with warnings.catch_warnings(), joblib.parallel_config(backend=backend):
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            search.fit(X, y)
+        results.append(search.cv_results_)
+    for key in [f"split{i}_test_score" for i in range(3)]:
+        np.testing.assert_array_equal(results[0][key], results[1][key])
+
+
 @pytest.mark.parametrize("make", [
     lambda: (MLPClassifier(random_state=0, max_iter=20, batch_norm=True, dropout=0.1),
              _classification(np.random.default_rng(14))),

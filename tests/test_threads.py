@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -365,3 +366,83 @@ def test_chunks_on_alternating_thread_counts_give_the_bits_of_the_pool(monkeypat
     alternating = fit()
     assert len(chunks) > 6
     np.testing.assert_array_equal(alternating, pool)
+
+
+# ------------------------------------------------------- fits in other Python threads
+_THREADED_FITS = """
+import sys, threading
+import numpy as np
+import fastnn
+rng = np.random.default_rng(3)
+X = rng.standard_normal((512, 784), dtype=np.float32)
+y = rng.integers(0, 10, 512)
+def model():
+    return fastnn.Sequential([fastnn.Dense(784, 512, activation="relu"),
+                              fastnn.Dense(512, 10, activation="softmax")],
+                             loss="categorical_crossentropy", dtype="float32", seed=1)
+def fit(m, out):
+    m.fit(X, y, epochs=2, batch_size=256, verbose=0)
+    out.append((m.params.copy(), m.predict_proba(X)))
+main, alone, together = [], [], []
+blas = fastnn.get_num_threads()
+fit(model(), main)
+t = threading.Thread(target=fit, args=(model(), alone)); t.start(); t.join()
+ts = [threading.Thread(target=fit, args=(model(), together)) for _ in range(2)]
+[t.start() for t in ts]; [t.join() for t in ts]
+assert len(together) == 2
+for got in alone + together:
+    for a, b in zip(got, main[0]):
+        np.testing.assert_array_equal(a, b)
+assert fastnn.get_num_threads() == blas, (fastnn.get_num_threads(), blas)
+import numba
+print(numba.threading_layer())
+"""
+
+
+@pytest.mark.parametrize("layer", ["default", "workqueue"])
+def test_fits_in_other_python_threads_train_the_main_threads_bits(layer):
+    """A parallel-plan fit (784-512-10 in float32 at batch 256: each thread's block of a
+    product 51 M multiply-adds, whose bits OpenBLAS's threads change) in a second Python
+    thread, and two at once, give the weights and
+    predictions of the same fit in the main thread, and BLAS is back at its thread count
+    after; under the workqueue threading layer (which aborts a process whose threads
+    enter parallel regions at once) too. A fresh process: its first BLAS setter is the
+    main thread, as in a user's script."""
+    env = {**os.environ, "NUMBA_THREADING_LAYER": layer, "OPENBLAS_NUM_THREADS": "2"}
+    out = subprocess.run([sys.executable, "-c", _THREADED_FITS], env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert layer == "default" or out.stdout.split() == ["workqueue"]
+
+
+def test_one_pool_holds_blas_from_any_thread_until_the_last_holder_leaves():
+    import threading
+
+    from threadpoolctl import threadpool_limits
+
+    from fastnn.threads import _blas_controllers, one_pool
+
+    net = fastnn.Sequential([fastnn.Dense(1, 256), fastnn.Dense(256, 256)]).net
+    assert net.plan.parallel
+    pools = _blas_controllers()
+    entered, leave, seen = threading.Barrier(3), [threading.Event() for _ in range(2)], []
+
+    def hold(i):
+        with one_pool(net, 8):
+            seen.append({pool.get_num_threads() for pool in pools})
+            entered.wait()
+            leave[i].wait()
+        seen.append(("left", i, {pool.get_num_threads() for pool in pools}))
+
+    with threadpool_limits(2, user_api="blas"):
+        threads = [threading.Thread(target=hold, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        entered.wait()
+        leave[0].set()
+        threads[0].join()
+        leave[1].set()
+        threads[1].join()
+        after = {pool.get_num_threads() for pool in pools}
+    assert seen == [{1}, {1}, ("left", 0, {1}), ("left", 1, {2})]
+    assert after == {2}

@@ -7,9 +7,11 @@ the cases alternating round by round; medians over rounds.
                 process (a Python spin loop): seconds, and default / one thread
     search      scikit-learn's GridSearchCV of fastnn.MLPRegressor on the bike data
                 (hidden (64, 64), batch 64, 30 epochs, alpha × learning rate 2 × 2, cv=3)
-                with n_jobs=1 and n_jobs=2: seconds, and their ratio — the first search
-                of a process (joblib starts its workers: each imports scikit-learn and
-                fastnn and loads the kernels) and a second one (the workers reused)
+                with n_jobs=1 and n_jobs=2 (joblib's default processes, and its threads:
+                ``joblib.parallel_config(backend="threading")``): seconds, and the
+                speed-ups — the first search of a process (joblib starts its worker
+                processes: each imports scikit-learn and fastnn and loads the kernels)
+                and a second one (the workers reused)
 
 Goals on 2 cores: beside a busy neighbour the default pool within 1.2x of one thread;
 idle, no slower than one thread; n_jobs=2 at least 1.6x faster than n_jobs=1.
@@ -41,11 +43,17 @@ def fit_seconds(name, epochs):
     return time.perf_counter() - began
 
 
-def search_seconds(n_jobs):
+#: the searches compared: label -> (n_jobs, joblib backend)
+SEARCHES = {"n_jobs=1": (1, "loky"), "n_jobs=2": (2, "loky"),
+            "n_jobs=2, threads": (2, "threading")}
+
+
+def search_seconds(n_jobs, backend):
     """In this process: [first, second] GridSearchCV of fastnn.MLPRegressor on bike with
-    ``n_jobs``, seconds."""
+    ``n_jobs`` on joblib's ``backend``, seconds."""
     import warnings
 
+    import joblib
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import GridSearchCV
 
@@ -61,7 +69,8 @@ def search_seconds(n_jobs):
                                 tol=0, random_state=0),
             {"alpha": [1e-4, 1e-3], "learning_rate_init": [1e-3, 3e-3]}, cv=3, n_jobs=n_jobs)
         began = time.perf_counter()
-        search.fit(X, y)
+        with joblib.parallel_config(backend=backend):
+            search.fit(X, y)
         times.append(time.perf_counter() - began)
     return times
 
@@ -70,7 +79,7 @@ def _child(args):
     what = args[0]
     if what == "fit":
         return fit_seconds(args[1], int(args[2]))
-    return search_seconds(int(args[1]))
+    return search_seconds(int(args[1]), args[2])
 
 
 def fresh(args, env=None, busy=False):
@@ -110,12 +119,12 @@ def measure_threads(workloads, rounds, epochs, log=print):
 
 
 def measure_search(rounds, log=print):
-    """{n_jobs: [seconds per round]}."""
-    fresh(["search", 1])   # compile (or load) first
-    runs = {1: [], 2: []}
+    """{search label: [[first, second] seconds per round]}."""
+    fresh(["search", 1, "loky"])   # compile (or load) first
+    runs = {label: [] for label in SEARCHES}
     for r in range(rounds):
-        for n_jobs in runs:
-            runs[n_jobs].append(fresh(["search", n_jobs]))
+        for label, (n_jobs, backend) in SEARCHES.items():
+            runs[label].append(fresh(["search", n_jobs, backend]))
         log(f"search round {r + 1}/{rounds} done")
     return runs
 
@@ -133,12 +142,14 @@ def threads_table(runs, workloads, epochs):
 
 
 def search_table(runs):
-    lines = [f"{'GridSearchCV on bike (12 fits + refit), s':<44}{'n_jobs=1':>10}{'n_jobs=2':>10}"
-             f"{'speed-up':>10}"]
-    for i, label in enumerate(("first search of a process", "second search (workers reused)")):
-        one = statistics.median(r[i] for r in runs[1])
-        two = statistics.median(r[i] for r in runs[2])
-        lines.append(f"{label:<44}{one:>10.2f}{two:>10.2f}{one / two:>9.2f}x")
+    lines = [f"{'GridSearchCV on bike (12 fits + refit), s':<40}"
+             + "".join(f"{label:>19}" for label in SEARCHES)]
+    for i, situation in enumerate(("first search of a process",
+                                   "second search (workers reused)")):
+        seconds = {label: statistics.median(r[i] for r in runs[label]) for label in SEARCHES}
+        one = seconds["n_jobs=1"]
+        lines.append(f"{situation:<40}" + "".join(
+            f"{s:>10.2f} ({one / s:4.2f}x)" for s in seconds.values()))
     return "\n".join(lines)
 
 
