@@ -170,6 +170,8 @@ def set_num_threads(n):
     n = check_positive_int(n, "n")
     _load_blas()
     _limits = threadpool_limits(limits=n, user_api="blas")
+    for pool in _blas_controllers():   # threadpoolctl sets OpenBLAS from one thread only
+        _thread_count_setter(pool)(n)
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
 
 

@@ -19,6 +19,17 @@ def test_set_num_threads_before_any_kernel_ran():
     assert out.strip() == "[1]"
 
 
+def test_set_num_threads_from_another_python_thread():
+    code = ("import threading, fastnn; fastnn.get_num_threads(); "
+            "from threadpoolctl import threadpool_limits; threadpool_limits(2, 'blas'); "
+            "t = threading.Thread(target=fastnn.set_num_threads, args=(1,)); t.start(); "
+            "t.join(); print(fastnn.get_num_threads())")
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=True).stdout
+    assert out.strip() == "1"
+
+
 def test_set_num_threads_limits_blas_and_keeps_results_deterministic():
     original = fastnn.get_num_threads()
     rng = np.random.default_rng(0)
