@@ -9,11 +9,10 @@ from fastnn.layers import Activation, BatchNorm, Dense, Dropout
 from fastnn.model import Sequential
 from fastnn.onnx_export import to_onnx
 from fastnn.optimizers import SGD, Adagrad, Adam, AdamW, Lamb, Optimizer, RMSprop
-from fastnn.persistence import load
+from fastnn.loading import load
 from fastnn.schedules import CosineDecay, ExponentialDecay, InverseTimeDecay, StepDecay
 from fastnn.threads import get_num_threads, set_num_threads
-
-__version__ = "0.2.0"
+from fastnn.version import __version__
 
 
 def compile(dtypes=("float32", "float64"), progress=print):
@@ -39,7 +38,7 @@ def __getattr__(name):
     raise AttributeError(f"module 'fastnn' has no attribute {name!r}")
 
 
-__all__ = ["MLPClassifier", "MLPRegressor",
+__all__ = ["__version__", "MLPClassifier", "MLPRegressor",
            "Activation", "Adagrad", "Adam", "AdamW", "BatchNorm", "Callback", "Checkpoint",
            "CosineDecay", "Dense", "Dropout", "ExponentialDecay", "InverseTimeDecay", "Lamb",
            "Optimizer", "RMSprop", "ReduceLROnPlateau", "SGD", "Sequential", "StepDecay",

@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from fastnn import persistence
 from fastnn.buffers import aligned_zeros
 from fastnn.callbacks import Callback
 from fastnn.compile_notice import announcing, flush as say_compile_time
@@ -171,9 +172,7 @@ class Sequential:
         optimizer (class, hyperparameters, schedule, state, step count) and the shuffling
         generator, so that ``fastnn.load(path)`` resumes exactly. The write is atomic: a
         failure leaves any previous file at ``path`` intact (fastnn.persistence)."""
-        from fastnn.persistence import save
-
-        save(self, path)
+        persistence.save(self, path)
 
     # ------------------------------------------------------------------ layout
     def _build(self, dropout_key=None):

@@ -19,6 +19,8 @@ import os
 
 import numpy as np
 
+from fastnn.version import __version__
+
 #: opset 17: Softmax over one axis (13+), every operator used here
 OPSET = 17
 #: the oldest IR version opset 17 allows, for older runtimes
@@ -164,8 +166,6 @@ class _Graph:
         outs = [helper.make_tensor_value_info(name, elem(np.dtype(dtype)), shape)
                 for name, dtype, shape in outputs]
         graph = helper.make_graph(self.nodes, "fastnn", inputs, outs, self.initializers)
-        from fastnn import __version__
-
         proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                                   producer_name="fastnn", producer_version=__version__)
         proto.ir_version = IR_VERSION

@@ -35,6 +35,7 @@ from fastnn.buffers import aligned_zeros
 from fastnn.layers import LAYERS
 from fastnn.optimizers import OPTIMIZERS
 from fastnn.schedules import SCHEDULES
+from fastnn.version import __version__
 from fastnn.kernels._optimizers import STATE_VECTORS
 
 FORMAT = "fastnn-model"
@@ -57,8 +58,6 @@ def save(model, path):
 def model_arrays(model):
     """The members of ``model``'s file, name -> array (the parameter arrays are views of
     the model's): what ``save`` writes and ``model_from_arrays`` rebuilds from."""
-    from fastnn import __version__
-
     optimizer = model.optimizer
     bound = optimizer is not None and optimizer._owner is model and optimizer.state is not None
     header = {
@@ -101,13 +100,9 @@ class _Invalid(Exception):
     """A problem with the file's contents (becomes ValueError naming the file)."""
 
 
-def load(path, *, device=None):
-    """The model saved at ``path``, with ``model.optimizer`` (state, step count and
-    schedule) and the shuffling generator restored: ``fit`` continues exactly where the
-    saved model stopped. ``device`` overrides the saved device ("cpu" or "cuda").
-    Raises FileNotFoundError for a missing file and ValueError naming the file for
-    anything that is not an intact fastnn model file (truncated, corrupted, foreign, a
-    newer format, pickled members)."""
+def load(path, restore, *, device=None):
+    """The model saved at ``path`` (fastnn.loading.load: ``restore`` builds the bare
+    model, ``Sequential._restored``); ``device`` overrides the saved device."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(errno.ENOENT, "no such model file", path)
@@ -119,7 +114,7 @@ def load(path, *, device=None):
                 members = container.Reader(f, os.fstat(f.fileno()).st_size)
             except (container.CorruptContainer, struct.error) as exc:
                 raise _Invalid(f"not a readable fastnn model file ({exc})") from None
-            return _build(members, device)
+            return _build(members, restore, device)
     except container.CorruptContainer as exc:
         raise ValueError(f"{path}: not a readable fastnn model file ({exc})") from None
     except _Invalid as exc:
@@ -143,15 +138,14 @@ class _InMemory:
         return out
 
 
-def model_from_arrays(arrays, *, device=None):
+def model_from_arrays(arrays, restore, *, device=None):
     """The model (with its optimizer and shuffling generator) whose members, as
-    ``model_arrays`` gives them, are ``arrays``. Checked as ``load`` checks a file:
-    anything inconsistent raises ValueError."""
+    ``model_arrays`` gives them, are ``arrays`` (fastnn.loading.model_from_arrays)."""
     if not isinstance(arrays, dict) or not all(
             isinstance(a, np.ndarray) and a.dtype.kind in "biuf" for a in arrays.values()):
         raise ValueError("a model's arrays are a dict of numeric ndarrays")
     try:
-        return _build(_InMemory(arrays), device)
+        return _build(_InMemory(arrays), restore, device)
     except _Invalid as exc:
         raise ValueError(f"invalid model arrays: {exc}") from None
 
@@ -180,8 +174,6 @@ def _header(members):
     version = _field(header, "format_version", int, "")
     written_by = header.get("fastnn_version", "an unknown version")
     if version > FORMAT_VERSION:
-        from fastnn import __version__
-
         raise _Invalid(f"written in model format version {version} by fastnn {written_by}; "
                        f"fastnn {__version__} reads versions up to {FORMAT_VERSION}: upgrade "
                        "fastnn to load it")
@@ -199,9 +191,7 @@ def _read_into(members, name, out):
     members.read(name, out)
 
 
-def _build(members, device):
-    from fastnn.model import Sequential
-
+def _build(members, restore, device):
     names = set(members.members)
     if "header" not in names:
         raise _Invalid("not a fastnn model file (no 'header' member)")
@@ -229,8 +219,8 @@ def _build(members, device):
         raise _Invalid(f"the dropout key {key!r} is not a 64-bit unsigned integer")
     device = _field(spec, "device", str, "model ") if device is None else device
     try:
-        model = Sequential._restored(layers, _field(spec, "loss", str, "model "),
-                                     _field(spec, "dtype", str, "model "), seed, device, int(key))
+        model = restore(layers, _field(spec, "loss", str, "model "),
+                        _field(spec, "dtype", str, "model "), seed, device, int(key))
     except (TypeError, ValueError) as exc:
         raise _Invalid(f"its model description is invalid: {exc}") from None
     n = model.params.size

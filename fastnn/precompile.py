@@ -33,23 +33,25 @@ INPUTS, CLASSES, ROWS = 4, 3, 96
 
 def configurations(dtypes=("float32", "float64")):
     """(label, build model, fit keyword arguments) of every configuration compiled."""
-    import fastnn
+    from fastnn import optimizers
+    from fastnn.layers import Activation, BatchNorm, Dense, Dropout
+    from fastnn.model import Sequential
 
     def model_of(dtype, loss, remedies, hidden):
         norm, rate = REMEDIES[remedies]
         layers, width = [], INPUTS
         for units in hidden:
             if rate:
-                layers.append(fastnn.Dropout(rate))
+                layers.append(Dropout(rate))
             if norm:
-                layers += [fastnn.Dense(width, units), fastnn.BatchNorm(units),
-                           fastnn.Activation("relu")]
+                layers += [Dense(width, units), BatchNorm(units),
+                           Activation("relu")]
             else:
-                layers.append(fastnn.Dense(width, units, activation="relu"))
+                layers.append(Dense(width, units, activation="relu"))
             width = units
         outputs = 1 if loss == "mse" else CLASSES
-        layers.append(fastnn.Dense(width, outputs, activation=LOSSES[loss]))
-        return lambda: fastnn.Sequential(layers, loss=loss, dtype=dtype, seed=0)
+        layers.append(Dense(width, outputs, activation=LOSSES[loss]))
+        return lambda: Sequential(layers, loss=loss, dtype=dtype, seed=0)
 
     found = []
     for dtype in dtypes:
@@ -58,14 +60,14 @@ def configurations(dtypes=("float32", "float64")):
                 for remedies in REMEDIES if plan != "split" else ("plain",):
                     found.append((f"{dtype} {plan} {loss} {remedies}",
                                   model_of(dtype, loss, remedies, hidden),
-                                  {"batch_size": batch, "optimizer": fastnn.Adam}))
+                                  {"batch_size": batch, "optimizer": optimizers.Adam}))
             for name in OPTIMIZERS:
                 for clip in (None, 1.0):
                     if plan == "split":   # the serial plan's updates
                         continue
                     found.append((f"{dtype} {plan} {name}" + (" clip_norm" if clip else ""),
                                   model_of(dtype, "mse", "plain", hidden),
-                                  {"batch_size": batch, "optimizer": getattr(fastnn, name),
+                                  {"batch_size": batch, "optimizer": getattr(optimizers, name),
                                    "clip_norm": clip}))
     return found
 

@@ -51,6 +51,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from fastnn import persistence
 from fastnn.compile_notice import announcing
 from fastnn.layers import Activation, BatchNorm, Dense, Dropout
+from fastnn.loading import model_from_arrays
 from fastnn.model import Sequential
 from fastnn.optimizers import SGD, Adam
 
@@ -108,7 +109,7 @@ class _MLP(BaseEstimator):
             self.__dict__.clear()
             self.__dict__.update(before)
             if snapshot is not None:
-                self._model = persistence.model_from_arrays(snapshot)
+                self._model = model_from_arrays(snapshot)
                 self._expose_weights()
             raise
 
@@ -374,7 +375,7 @@ class _MLP(BaseEstimator):
         arrays = state.pop("_model", None)
         self.__dict__.update(state)
         if arrays is not None:
-            self._model = persistence.model_from_arrays(arrays)
+            self._model = model_from_arrays(arrays)
             self._expose_weights()
 
     def __sklearn_tags__(self):

@@ -5,6 +5,7 @@ import platform
 
 from fastnn.kernels._crossover import OPENBLAS_CORE_WIDTH
 from fastnn.kernels._layout import PARALLEL_PRODUCT, PARALLEL_WEIGHTS, SPLIT_PRODUCT
+from fastnn.version import __version__
 
 ENV_VARS = ("OPENBLAS_CORETYPE", "FASTNN_MATMUL_CROSSOVER", "OPENBLAS_NUM_THREADS",
             "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER",
@@ -62,8 +63,8 @@ def collect():
     import numpy
     import scipy
 
-    import fastnn
     from fastnn.kernels import _crossover as crossover
+    from fastnn.threads import get_num_threads
 
     name, extensions = cpu()
     pools = blas_pools()
@@ -72,11 +73,11 @@ def collect():
     except ValueError:  # no parallel region has run yet
         layer = f"not started (configured: {numba.config.THREADING_LAYER})"
     return {
-        "fastnn": fastnn.__version__, "python": platform.python_version(),
+        "fastnn": __version__, "python": platform.python_version(),
         "numpy": numpy.__version__, "scipy": scipy.__version__, "numba": numba.__version__,
         "llvmlite": __import__("llvmlite").__version__,
         "cpu": name, "cores": os.cpu_count(), "vector_extensions": extensions,
-        "blas": pools, "fastnn_blas_threads": fastnn.get_num_threads(),
+        "blas": pools, "fastnn_blas_threads": get_num_threads(),
         "matmul_loops_limits": {"dot": crossover.DOT_FORM_LIMIT,
                                 "outer": crossover.OUTER_FORM_LIMIT},
         "numba_threading_layer": layer, "numba_threads": numba.get_num_threads(),

@@ -27,6 +27,7 @@ import threading
 import numba
 from threadpoolctl import ThreadpoolController, threadpool_info, threadpool_limits
 
+from fastnn.parallel_regions import parallel_regions_in_turn
 from fastnn.validation import check_positive_int
 
 _limits = None
@@ -134,33 +135,6 @@ def _thread_count_setter(pool):
     return pool.set_num_threads
 
 
-_regions_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def parallel_regions_in_turn():
-    """Inside, this thread's compiled calls may open Numba parallel regions: under the
-    workqueue threading layer (not thread-safe) one thread at a time; under omp or tbb
-    (thread-safe) no waiting."""
-    if _threading_layer() != "workqueue":
-        yield
-        return
-    with _regions_lock:
-        yield
-
-
-def _threading_layer():
-    """The threading layer Numba's parallel regions run on (its threads started, once)."""
-    global _layer
-    if _layer is None:
-        from numba.np.ufunc import parallel
-
-        parallel._launch_threads()
-        _layer = numba.threading_layer()
-    return _layer
-
-
-_layer = None
 
 
 def set_num_threads(n):

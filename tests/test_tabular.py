@@ -192,6 +192,7 @@ def test_the_model_file_keeps_the_preprocessing(tmp_path):
 ])
 def test_a_damaged_preprocessing_record_is_a_clear_error(tmp_path, edit):
     from fastnn import persistence
+    from fastnn.loading import model_from_arrays
 
     _, model = _classifier_with_preprocessing(tmp_path, np.random.default_rng(7))
     arrays = persistence.model_arrays(model)
@@ -199,7 +200,7 @@ def test_a_damaged_preprocessing_record_is_a_clear_error(tmp_path, edit):
     edit(header_json["preprocessing"])
     arrays["header"] = np.frombuffer(json.dumps(header_json).encode(), dtype=np.uint8)
     with pytest.raises(ValueError, match="preprocessing"):
-        persistence.model_from_arrays(arrays)
+        model_from_arrays(arrays)
 
 
 # ------------------------------------------------------------ the commands
