@@ -5,10 +5,15 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn.bench import breakdown, contenders, environment, run_one, scaling, table
+from fastnn.bench import contenders, environment, run_one, scaling, table
 from fastnn.bench.workloads import LR, WORKLOADS, Workload, build_model, data, fit_options
 
 REGULARIZED = WORKLOADS["mnist-regularized"]
+
+
+@pytest.fixture
+def breakdown(script):
+    return script("breakdown")
 
 
 def test_build_model_matches_the_workload():
@@ -20,7 +25,7 @@ def test_build_model_matches_the_workload():
         assert model.is_classifier == (w.loss != "mse")
 
 
-def test_breakdown_times_every_part():
+def test_breakdown_times_every_part(breakdown):
     parts = breakdown.breakdown("bike", repeats=1)
     assert set(parts) == {"epoch", "products", "floor", "gather", "epilogues", "loss",
                           "delta + db", "count", "update"}
@@ -29,7 +34,7 @@ def test_breakdown_times_every_part():
     assert parts["epoch"] > parts["update"] and parts["epoch"] > 0.5 * parts["floor"]
 
 
-def test_breakdown_of_the_regularized_workload(monkeypatch):
+def test_breakdown_of_the_regularized_workload(monkeypatch, breakdown):
     from fastnn.bench import workloads
 
     small = REGULARIZED._replace(sizes=(20, 16, 8, 4), samples=256, batch=32)
@@ -40,7 +45,7 @@ def test_breakdown_of_the_regularized_workload(monkeypatch):
     assert all(us > 0 for us in parts.values())
 
 
-def test_remedies_times_each_remedy_alone(monkeypatch):
+def test_remedies_times_each_remedy_alone(monkeypatch, breakdown):
     from fastnn.bench import workloads
 
     small = WORKLOADS["mnist"]._replace(sizes=(20, 16, 8, 4), samples=256, batch=32)

@@ -6,7 +6,6 @@ import sys
 
 import pytest
 
-from fastnn.bench.crossover import crossovers
 from fastnn.kernels import _crossover as crossover
 
 
@@ -43,7 +42,8 @@ def _rows(forward, weights, inputs, sizes=(4, 8, 16, 32)):
     return [(p, n, n, 10.0, 10.0 * ratios[p][i]) for p in ratios for i, n in enumerate(sizes)]
 
 
-def test_measured_crossover_is_the_last_size_before_the_loops_fall_behind():
+def test_measured_crossover_is_the_last_size_before_the_loops_fall_behind(script):
+    crossovers = script("crossover").crossovers
     rows = _rows(forward=[2.0, 1.0, 0.96, 0.5], weights=[1.5, 1.3, 0.5, 2.0],
                  inputs=[0.9, 0.85, 2.0, 2.0])
     # forward: 0.96 is level (within 5%), 32 behind.

@@ -1,13 +1,16 @@
 """Per-kernel timings across sizes (float32, (features, batch) column-major)."""
 import numpy as np
 
-from fastnn.bench import crossover
 from fastnn.kernels import _activations as activations, _batchnorm as batchnorm, _dense as dense
 from fastnn.kernels import _dropout as dropout, _losses as losses, _optimizers as optimizers
 from fastnn.kernels import _random as random
 from fastnn.kernels._layout import Segments
 from fastnn.optimizers import OPTIMIZERS, check_clip
 from fastnn.kernels._matmul import matmul
+
+from ._scripts import script
+
+crossover = script("crossover")
 
 SIZES = [64, 256, 1024]
 
@@ -56,7 +59,7 @@ class Dense:
 
 class MatmulPaths:
     """The dense layer's three products through BLAS and through the hand-written loops
-    (n outputs x n inputs x batch n): where the crossover lies (fastnn/bench/crossover.py)."""
+    (n outputs x n inputs x batch n): where the crossover lies (scripts/crossover.py)."""
     params = (["blas", "loops"], list(crossover.PRODUCTS), [16, 64, 256])
     param_names = ["path", "product", "n"]
 

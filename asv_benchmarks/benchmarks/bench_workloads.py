@@ -39,13 +39,15 @@ class Workload:
 class Plans:
     """bike's network (56-64-64-1, Adam) for an epoch under each plan: serial, products
     split across threads (Plan.parallel), minibatches split by samples (Plan.split;
-    fastnn.bench.plans), at bike's batch (64) and the scikit-learn drop-in's (200)."""
+    scripts/plans.py), at bike's batch (64) and the scikit-learn drop-in's (200)."""
     params = (["serial", "products", "split"], [64, 200])
     param_names = ["plan", "batch"]
     timeout = 300
 
     def setup(self, plan, batch):
-        from fastnn.bench.plans import epoch_runner
+        from ._scripts import script
+
+        epoch_runner = script("plans").epoch_runner
 
         self.epoch = epoch_runner(WORKLOADS["bike"], batch, plan)
 
