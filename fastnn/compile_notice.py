@@ -41,7 +41,7 @@ _state = _State()
 
 def cache_folder():
     """The folder of fastnn's kernel cache in this process."""
-    from fastnn.kernels._passes import forward_pass
+    from fastnn.kernels.contract import forward_pass
 
     return forward_pass._cache._cache_path
 

@@ -12,19 +12,16 @@ are computed on the device.
 import numpy as np
 
 from fastnn.epochs import EpochResult, epoch_order
+from fastnn.kernels import contract
 
 
 def _cuda():
-    from fastnn.kernels.cuda._backend import require_cuda
-
-    return require_cuda()
+    return contract.cuda().require_cuda()
 
 
 def _on_device(model, cap, state=None):
     """The model's (net, buf) on the device, with a workspace for ``cap`` samples."""
-    from fastnn.kernels.cuda import to_device
-
-    return to_device(model.net, model._buffers(cap, state))
+    return contract.cuda().to_device(model.net, model._buffers(cap, state))
 
 
 def _pull(buf):
@@ -42,17 +39,15 @@ def fit(model, X, T, val, epochs, batch_size, optimizer, clip, shuffle, rng, eva
     fastnn.epochs.EpochResult. Ctrl-C (``run.stopped``) ends training at the next epoch
     boundary. Closing it copies the parameters, running statistics and optimizer state
     back to the host."""
-    from fastnn.kernels.cuda import infer_batches, train_batches
-    from fastnn.kernels.cuda._training import empty_rows
-
-    cuda = _cuda()
+    kernels = contract.cuda()
+    cuda = kernels.require_cuda()
     cap = batch_size if val is None else max(batch_size, min(eval_chunk, val[0].shape[0]))
     net, buf = _on_device(model, cap, optimizer.bind(model))
     X_d, T_d = cuda.to_device(X), cuda.to_device(T)
     perm = np.arange(X.shape[0], dtype=np.int64)
     if val is not None:
         Xv_d, Tv_d = cuda.to_device(val[0]), cuda.to_device(val[1])
-        no_out = empty_rows(model.n_outputs, model.dtype)
+        no_out = kernels.empty_rows(model.n_outputs, model.dtype)
     copy_state = _pull(buf)
 
     def sync():
@@ -66,12 +61,12 @@ def fit(model, X, T, val, epochs, batch_size, optimizer, clip, shuffle, rng, eva
                 return
             epoch_order(perm, shuffle, rng)
             # the rule is built per epoch: a callback may have changed optimizer.lr_scale
-            total, correct, optimizer.steps = train_batches(
+            total, correct, optimizer.steps = kernels.train_batches(
                 X_d, T_d, cuda.to_device(perm), 0, X.shape[0], batch_size, net,
                 optimizer.update_rule(clip), buf, optimizer.steps, 0.0, 0)
             sums = None
             if val is not None:
-                sums = infer_batches(Xv_d, Tv_d, no_out, net, buf,
+                sums = kernels.infer_batches(Xv_d, Tv_d, no_out, net, buf,
                                      min(eval_chunk, val[0].shape[0]))
             yield EpochResult(total, correct, X.shape[0], sums, True, copy_state, sync)
     finally:
@@ -81,23 +76,19 @@ def fit(model, X, T, val, epochs, batch_size, optimizer, clip, shuffle, rng, eva
 def evaluate(model, X, T, cap):
     """(loss sum, correct) of the model on X, T, computed on the device in inference
     mode (BatchNorm's running statistics, no dropout)."""
-    from fastnn.kernels.cuda import infer_batches
-    from fastnn.kernels.cuda._training import empty_rows
-
-    cuda = _cuda()
+    kernels = contract.cuda()
+    cuda = kernels.require_cuda()
     net, buf = _on_device(model, cap)
-    return infer_batches(cuda.to_device(X), cuda.to_device(T),
-                         empty_rows(model.n_outputs, model.dtype), net, buf, cap)
+    return kernels.infer_batches(cuda.to_device(X), cuda.to_device(T),
+                                 kernels.empty_rows(model.n_outputs, model.dtype), net, buf, cap)
 
 
 def forward(model, X, cap):
     """The network's outputs (n, n_outputs), computed on the device in inference mode."""
-    from fastnn.kernels.cuda import infer_batches
-    from fastnn.kernels.cuda._training import empty_rows
-
-    cuda = _cuda()
+    kernels = contract.cuda()
+    cuda = kernels.require_cuda()
     net, buf = _on_device(model, cap)
     out = cuda.device_array((X.shape[0], model.n_outputs), dtype=model.dtype)
-    infer_batches(cuda.to_device(X), empty_rows(model.n_outputs, model.dtype), out, net, buf,
-                  cap)
+    kernels.infer_batches(cuda.to_device(X), kernels.empty_rows(model.n_outputs, model.dtype),
+                          out, net, buf, cap)
     return out.copy_to_host()

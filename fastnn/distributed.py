@@ -1,5 +1,5 @@
 """Data-parallel training over MPI: ``model.fit(..., comm=comm)`` with an mpi4py
-communicator (docs/design.md, "Beyond one machine"; kernels._allreduce has the math).
+communicator (docs/design.md, "Beyond one machine"; kernels/_allreduce.py has the math).
 
 Every process passes the same X, y and runs the same fit. Before the first collective
 each process validates its arguments as a plain fit does; then one allgather compares
@@ -31,7 +31,7 @@ import numpy as np
 
 from fastnn.buffers import aligned_zeros
 from fastnn.epochs import OneProcess
-from fastnn.kernels._allreduce import Reducer, train_shard_batches
+from fastnn.kernels.contract import Reducer, train_shard_batches
 
 _allreduce_address = None
 
@@ -130,7 +130,7 @@ class Processes(OneProcess):
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
         self.reducer = self.summed = None
 
-    #: each process runs its share of a minibatch whole (kernels._allreduce)
+    #: each process runs its share of a minibatch whole (kernels/_allreduce.py)
     splits = False
 
     def workspace_samples(self, batch_size):

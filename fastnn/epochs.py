@@ -1,7 +1,7 @@
 """Long epochs that answer: an epoch runs as compiled chunks of consecutive steps, each
 about CHUNK_SECONDS long, so that between chunks ``fit`` can notice Ctrl-C and show
 progress. Chunks end at step boundaries and continue each other's sums exactly
-(kernels._training.train_batches), so chunking changes neither the result nor, at a few
+(fastnn.kernels.contract.train_batches), so chunking changes neither the result nor, at a few
 microseconds per chunk, the speed.
 """
 import signal
@@ -10,7 +10,7 @@ import threading
 
 import numpy as np
 
-from fastnn.kernels import _training as training
+from fastnn.kernels import contract
 
 #: the length aimed at for one compiled call: Ctrl-C takes effect within about this long
 CHUNK_SECONDS = 0.2
@@ -164,8 +164,8 @@ class OneProcess:
         """After ``epoch_order``: every process's ``perm`` the same."""
 
     def train(self, X, T, perm, start, stop, batch_size, net, upd, buf, steps, total, correct):
-        """One compiled chunk: kernels._training.train_batches."""
-        return training.train_batches(X, T, perm, start, stop, batch_size, net, upd, buf,
+        """One compiled chunk: fastnn.kernels.contract.train_batches."""
+        return contract.train_batches(X, T, perm, start, stop, batch_size, net, upd, buf,
                                       steps, total, correct)
 
     def totals(self, total, correct):

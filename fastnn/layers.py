@@ -4,7 +4,7 @@ after which ``W``, ``b``, ``dW`` and ``db`` (and BatchNorm's ``gamma``, ``beta``
 BatchNorm's ``running_mean`` and ``running_var`` views into ``model.stats``."""
 import math
 
-from fastnn.kernels._activations import ACTIVATIONS
+from fastnn.kernels.contract import ACTIVATIONS
 from fastnn.validation import (check_in_range, check_nonnegative_float, check_positive_int,
                                check_real)
 

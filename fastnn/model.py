@@ -4,7 +4,7 @@ All parameters live in one vector ``params`` (each Dense layer's W, then b, then
 BatchNorm's γ and β); ``grads`` has the same layout; each layer's ``W``, ``b``, ``dW``,
 ``db`` (``gamma``, ``beta``, ``dgamma``, ``dbeta``) are views into them, and BatchNorm's
 running statistics views into ``stats``.
-Training runs each epoch as compiled chunks of steps (fastnn.kernels._training.train_batches);
+Training runs each epoch as compiled chunks of steps (fastnn.kernels.contract.train_batches);
 this module validates input, owns the buffers and calls kernels. It holds no math.
 """
 import contextlib
@@ -24,11 +24,9 @@ from fastnn.layers import Activation, BatchNorm, Dense, Dropout
 from fastnn.optimizers import check_clip, get_optimizer
 from fastnn.threads import ThreadChooser, numba_threads, one_pool
 from fastnn.validation import check_dtype, check_features, check_positive_int, check_targets
-from fastnn.kernels import _network as network, _training as training
-from fastnn.kernels._activations import ACTIVATIONS
-from fastnn.kernels._layout import make_network, planned_for
-from fastnn.kernels._losses import LOSSES
-from fastnn.kernels._optimizers import add_penalty_grad
+from fastnn.kernels import contract
+from fastnn.kernels.contract import (ACTIVATIONS, LOSSES, add_penalty_grad, make_network,
+                                     planned_for)
 
 #: Output activations whose values are probabilities, as the cross-entropies need.
 _PROBABILITY_OUTPUTS = ("softmax", "sigmoid")
@@ -187,24 +185,24 @@ class Sequential:
             [b.norm.momentum if b.norm else 0.0 for b in blocks],
             [b.norm.eps if b.norm else 0.0 for b in blocks], [b.drop for b in blocks],
             [b.dense.l1 for b in blocks], [b.dense.l2 for b in blocks], loss_code,
-            network.is_fused.py_func(acts[-1], loss_code), key)
+            contract.is_fused.py_func(acts[-1], loss_code), key)
         self.params = aligned_zeros(n_params, self.dtype)
         self.grads = aligned_zeros(n_params, self.dtype)
         self.stats = aligned_zeros(n_stats, self.dtype)
         net = self.net
         for l, block in enumerate(blocks):
             dense, norm = block.dense, block.norm
-            dense.W = network.weight_view.py_func(self.params, net, l)
-            dense.b = network.bias_view.py_func(self.params, net, l)
-            dense.dW = network.weight_view.py_func(self.grads, net, l)
-            dense.db = network.bias_view.py_func(self.grads, net, l)
+            dense.W = contract.weight_view.py_func(self.params, net, l)
+            dense.b = contract.bias_view.py_func(self.params, net, l)
+            dense.dW = contract.weight_view.py_func(self.grads, net, l)
+            dense.db = contract.bias_view.py_func(self.grads, net, l)
             if norm is not None:
-                norm.gamma = network.gamma_view.py_func(self.params, net, l)
-                norm.beta = network.beta_view.py_func(self.params, net, l)
-                norm.dgamma = network.gamma_view.py_func(self.grads, net, l)
-                norm.dbeta = network.beta_view.py_func(self.grads, net, l)
-                norm.running_mean = network.running_mean_view.py_func(self.stats, net, l)
-                norm.running_var = network.running_var_view.py_func(self.stats, net, l)
+                norm.gamma = contract.gamma_view.py_func(self.params, net, l)
+                norm.beta = contract.beta_view.py_func(self.params, net, l)
+                norm.dgamma = contract.gamma_view.py_func(self.grads, net, l)
+                norm.dbeta = contract.beta_view.py_func(self.grads, net, l)
+                norm.running_mean = contract.running_mean_view.py_func(self.stats, net, l)
+                norm.running_var = contract.running_var_view.py_func(self.stats, net, l)
         self._ws = aligned_zeros(0, self.dtype)
         self._acc = np.zeros(max(1, int(net.acc_size)))
         self._no_state = aligned_zeros((1, 0), self.dtype)
@@ -222,10 +220,10 @@ class Sequential:
     def _buffers(self, cap, state=None, net=None):
         """The kernels' ``Buffers``, with a workspace for minibatches of ``cap`` (for the
         plan of ``net``, by default the model's)."""
-        need = network.workspace_size.py_func(self.net if net is None else net, cap)
+        need = contract.workspace_size.py_func(self.net if net is None else net, cap)
         if self._ws.size < need:
             self._ws = aligned_zeros(need, self.dtype)
-        return network.Buffers(self.params, self.grads,
+        return contract.Buffers(self.params, self.grads,
                                self._no_state if state is None else state, self.stats,
                                self._ws, self._acc)
 
@@ -285,7 +283,7 @@ class Sequential:
         no_targets = np.empty((0, self.n_outputs), dtype=self.dtype)
         net = planned_for(self.net, cap, rows=X.shape[0])
         with one_pool(net, cap), announcing():
-            training.infer_batches(X, no_targets, out, net, self._buffers(cap), cap)
+            contract.infer_batches(X, no_targets, out, net, self._buffers(cap), cap)
         return out
 
     def predict_proba(self, X):
@@ -324,7 +322,7 @@ class Sequential:
         no_outputs = np.empty((0, self.n_outputs), dtype=self.dtype)
         net = planned_for(self.net, cap, rows=X.shape[0])
         with one_pool(net, cap), announcing():
-            return training.infer_batches(X, T, no_outputs, net, self._buffers(cap), cap)
+            return contract.infer_batches(X, T, no_outputs, net, self._buffers(cap), cap)
 
     def _metrics(self, total, correct, n):
         result = {"loss": total / n}
@@ -354,7 +352,7 @@ class Sequential:
         buf = self._buffers(X.shape[0])
         net = planned_for(self.net, X.shape[0])
         with one_pool(net, X.shape[0]), announcing():
-            loss = training.batch_loss_and_grad(X, T, net, buf, step)
+            loss = contract.batch_loss_and_grad(X, T, net, buf, step)
         return loss + add_penalty_grad(self.params, self.grads, self.net.seg)
 
     def loss(self, X, y, *, training=False, step=0):
@@ -382,7 +380,7 @@ class Sequential:
         net = planned_for(self.net, n, training=True)
         buf = self._buffers(n, optimizer.bind(self), net)
         with one_pool(net, n), announcing():
-            loss, _, optimizer.steps = training.train_batches(
+            loss, _, optimizer.steps = contract.train_batches(
                 X, T, np.arange(n), 0, n, n, net,
                 optimizer.update_rule(clip, net.plan.parallel), buf,
                 optimizer.steps, 0.0, 0)

@@ -1,13 +1,13 @@
 """Optimizers as one family over the flat parameter vector (formulas in
-fastnn.kernels._optimizers). An optimizer keeps its state vectors and step count
+the rules of kernels/_optimizers.py). An optimizer keeps its state vectors and step count
 between ``fit`` calls on the same model, so training can be resumed. Its ``lr`` is a
 number or a schedule (fastnn.schedules), evaluated from the step count inside the
 compiled epoch; ``lr_scale`` (1 unless ReduceLROnPlateau lowered it) multiplies it."""
 import numpy as np
 
 from fastnn.buffers import aligned_zeros
-from fastnn.kernels import _optimizers as kernels
-from fastnn.kernels._layout import without_penalty
+from fastnn.kernels import contract as kernels
+from fastnn.kernels.contract import without_penalty
 from fastnn.validation import check_in_range
 from fastnn.schedules import InverseTimeDecay, get_schedule
 

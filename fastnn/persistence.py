@@ -36,7 +36,7 @@ from fastnn.layers import LAYERS
 from fastnn.optimizers import OPTIMIZERS
 from fastnn.schedules import SCHEDULES
 from fastnn.version import __version__
-from fastnn.kernels._optimizers import STATE_VECTORS
+from fastnn.kernels.contract import STATE_VECTORS
 
 FORMAT = "fastnn-model"
 #: the format this fastnn writes; it reads every version up to this one

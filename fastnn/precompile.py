@@ -2,7 +2,7 @@
 compiled ahead of time into Numba's cache (for an image build, or right after install),
 so that a first fit loads them instead of pausing to compile.
 
-What a model compiles (kernels._passes): its forward and backward passes per pass plan
+What a model compiles (kernels/_passes.py): its forward and backward passes per pass plan
 (BatchNorm, Dropout, parallel products) and dtype; its update per optimizer rule,
 clipping and parallel pass; its training and inference loops per loss and plan. Every
 activation, schedule, L1/L2 and hyperparameter is run-time data, and so are the network's
@@ -22,7 +22,7 @@ LOSSES = {"mse": None, "categorical_crossentropy": "softmax", "binary_crossentro
 #: remedies -> (BatchNorm, dropout rate)
 REMEDIES = {"plain": (False, 0.0), "BatchNorm": (True, 0.0), "Dropout": (False, 0.2),
             "BatchNorm+Dropout": (True, 0.2)}
-#: plan -> (hidden widths, batch size) that make kernels._layout.planned_for pick it:
+#: plan -> (hidden widths, batch size) that make planned_for (fastnn.kernels.contract) pick it:
 #: serial (small products), parallel (a widest layer of 2^15 weights), split (a small
 #: network on minibatches with 2^19 multiply-adds)
 PLANS = {"serial": ((8,), 16), "parallel": ((256, 128), 16), "split": ((128, 128), 32)}

@@ -1,12 +1,12 @@
 """Learning-rate schedules: any optimizer's ``lr`` is a number or one of these, indexed
 by the update count t (updates already made) and evaluated inside the compiled epoch
-(formulas in fastnn.kernels._schedules). ``schedule(t)`` gives the rate of update t + 1.
+(formulas in kernels/_schedules.py). ``schedule(t)`` gives the rate of update t + 1.
 """
 import numbers
 
 import numpy as np
 
-from fastnn.kernels import _schedules as kernels
+from fastnn.kernels import contract as kernels
 from fastnn.validation import check_in_range, check_positive_int
 
 
@@ -32,7 +32,7 @@ class Schedule:
         raise NotImplementedError
 
     def table(self, scale=1.0):
-        """The float64 vector (code, lr, a, b, c, scale) of kernels._schedules."""
+        """The float64 vector (code, lr, a, b, c, scale) of kernels/_schedules.py."""
         return np.array([self.code, self.lr, *self.constants(), scale], dtype=np.float64)
 
     def __call__(self, t):

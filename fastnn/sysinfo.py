@@ -3,8 +3,8 @@ import json
 import os
 import platform
 
-from fastnn.kernels._crossover import OPENBLAS_CORE_WIDTH
-from fastnn.kernels._layout import PARALLEL_PRODUCT, PARALLEL_WEIGHTS, SPLIT_PRODUCT
+from fastnn.kernels.contract import (DOT_FORM_LIMIT, OPENBLAS_CORE_WIDTH, OUTER_FORM_LIMIT,
+                                     PARALLEL_PRODUCT, PARALLEL_WEIGHTS, SPLIT_PRODUCT)
 from fastnn.version import __version__
 
 ENV_VARS = ("OPENBLAS_CORETYPE", "FASTNN_MATMUL_CROSSOVER", "OPENBLAS_NUM_THREADS",
@@ -63,7 +63,6 @@ def collect():
     import numpy
     import scipy
 
-    from fastnn.kernels import _crossover as crossover
     from fastnn.threads import get_num_threads
 
     name, extensions = cpu()
@@ -78,8 +77,8 @@ def collect():
         "llvmlite": __import__("llvmlite").__version__,
         "cpu": name, "cores": os.cpu_count(), "vector_extensions": extensions,
         "blas": pools, "fastnn_blas_threads": get_num_threads(),
-        "matmul_loops_limits": {"dot": crossover.DOT_FORM_LIMIT,
-                                "outer": crossover.OUTER_FORM_LIMIT},
+        "matmul_loops_limits": {"dot": DOT_FORM_LIMIT,
+                                "outer": OUTER_FORM_LIMIT},
         "numba_threading_layer": layer, "numba_threads": numba.get_num_threads(),
         "parallel_weights": PARALLEL_WEIGHTS, "parallel_product": PARALLEL_PRODUCT,
         "split_product": SPLIT_PRODUCT,

@@ -4,14 +4,14 @@ of how many of them run each compiled chunk.
 A Numba parallel region started right after a threaded BLAS call waits on the BLAS
 pool's spinning threads (8 ms instead of 0.5 ms per step, docs/design.md). So the two
 pools never run together: a network with a parallel plan (``net.plan.parallel``: its
-widest layer has kernels._layout.PARALLEL_WEIGHTS weights, or its largest product
+widest layer has PARALLEL_WEIGHTS weights, or its largest product
 PARALLEL_PRODUCT multiply-adds at the batch size) splits its products across Numba's
 threads, one block per thread, each block one single-threaded BLAS call
-(kernels._matmul.matmul_parallel), and ``one_pool`` holds BLAS at one thread while its
+(kernels/_matmul.py, matmul_parallel), and ``one_pool`` holds BLAS at one thread while its
 kernels run, restoring it after. A serial plan's step is held at one BLAS thread too,
 unless its largest product is big enough for BLAS's own threads to pay
 (BLAS_THREADS_WORK). A split plan (``net.plan.split``: a smaller network trained on large
-minibatches, kernels._split) runs each part of a minibatch on a Numba thread, its
+minibatches, kernels/_split.py) runs each part of a minibatch on a Numba thread, its
 products single-threaded BLAS too. ``set_num_threads`` sets both pools.
 
 Where other work shares the cores (a busy neighbour process, joblib's workers, MPI ranks
@@ -178,7 +178,7 @@ class ThreadChooser:
     workers than cores) and a step that threads do not speed up runs on one.
 
     The work's partition into blocks and parts depends on the pool's size at launch,
-    not on the threads running it (kernels._matmul, kernels._split), so the choice never
+    not on the threads running it (kernels/_matmul.py, kernels/_split.py), so the choice never
     changes a bit of the result. Each choice keeps an estimate of its time per step (the
     latest chunk of MEASURED_STEPS steps or more); the faster runs, and the other is
     tried again on a chunk a quarter as long after ``patience`` chunks (doubled each time

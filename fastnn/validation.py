@@ -51,7 +51,7 @@ def _finite(a, name):
     if a.dtype.kind != "f":
         return a
     if a.dtype in (np.float32, np.float64) and (a.flags.c_contiguous or a.flags.f_contiguous):
-        from fastnn.kernels._scan import count_nonfinite, scan_blocks, total_nonfinite
+        from fastnn.kernels.contract import count_nonfinite, scan_blocks, total_nonfinite
         from fastnn.parallel_regions import parallel_regions_in_turn
 
         flat = a.ravel(order="K")   # a view: a is contiguous

@@ -82,3 +82,35 @@ def test_no_import_cycle():
     graph = {name: _imports(name, path, modules) for name, path in modules.items()}
     assert graph["fastnn.model"], "the import finder found nothing"
     assert _cycles(graph) == []
+
+
+def test_the_python_layer_reaches_the_kernels_through_the_contract():
+    """fastnn/ imports kernels/ as ``fastnn.kernels.contract`` or the public names of
+    ``fastnn.kernels`` only, and names no private kernel module (``kernels._x``)."""
+    import re
+
+    import fastnn.kernels
+
+    public = set(fastnn.kernels.__all__) | {"contract"}
+    modules = _modules()
+    layer = {name: path for name, path in modules.items()
+             if not name.startswith("fastnn.kernels")}
+    assert "fastnn.model" in layer and "fastnn.bench.contenders" in layer
+    private_text = re.compile(r"kernels\._|from \.+_[a-z]")
+    wrong = []
+    for name, path in layer.items():
+        source = open(path).read()
+        wrong += [f"{name}: names {m.group()!r}" for m in private_text.finditer(source)]
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                wrong += [f"{name}: import {a.name}" for a in node.names
+                          if a.name.startswith("fastnn.kernels") and a.name not in
+                          ("fastnn.kernels", "fastnn.kernels.contract")]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                    "fastnn.kernels"):
+                if node.module == "fastnn.kernels":
+                    wrong += [f"{name}: from fastnn.kernels import {a.name}"
+                              for a in node.names if a.name not in public]
+                elif node.module != "fastnn.kernels.contract":
+                    wrong.append(f"{name}: from {node.module} import ...")
+    assert wrong == []

@@ -85,7 +85,7 @@ def product_operands(w, seed=0):
 
 def floor_run(w, epochs):
     """The step's matrix products alone through fastnn's BLAS (Numba's np.dot)."""
-    from fastnn.kernels._matmul import matmul_blas
+    from fastnn.kernels.contract import matmul_blas
 
     products, operands = step_products(matmul_blas), product_operands(w)
     return timed(lambda: products(*operands, steps(w)), epochs)

@@ -1,6 +1,6 @@
 """Kernel sets whose cold compile the start-up benchmarks measure.
 
-Kernels are compiled once per dtype and per plan (kernels._plan: the kinds of block, loss
+Kernels are compiled once per dtype and per plan (kernels/_plan.py: the kinds of block, loss
 and update a model uses), so a set is a list of models to fit (with validation) and
 predict, in float32 and float64:
 
