@@ -4,19 +4,14 @@ For the whole of a ``fit``, ``predict`` or ``evaluate`` call, parameters, gradie
 optimizer state, BatchNorm's running statistics and the workspace live on the device;
 data are copied there once per call and the shuffled order once per epoch (the
 learning-rate schedule too, when a callback changed it); the only copies back are the
-summed loss and correct count (two scalars per epoch and per validation) and, when
-asked and at the end, the parameters, running statistics and optimizer state. No
+summed loss and correct count (two scalars per compiled chunk, about 0.2 s of training,
+and per validation) and, when asked and at the end, the parameters, running statistics
+and optimizer state. The fit loop is the CPU's (fastnn.fit_loop): Ctrl-C within a
+chunk, the progress line, callbacks, early stopping. No
 kernel waits on a host transfer: the learning rate and the clip factor of each update
 are computed on the device.
 """
-import numpy as np
-
-from fastnn.epochs import EpochResult, epoch_order
 from fastnn.kernels import contract
-
-
-def _cuda():
-    return contract.cuda().require_cuda()
 
 
 def _on_device(model, cap, state=None):
@@ -34,61 +29,89 @@ def _pull(buf):
     return copy_state
 
 
-def fit(model, X, T, val, epochs, batch_size, optimizer, clip, shuffle, rng, eval_chunk, run):
-    """The epochs of ``Sequential.fit`` on the device, as a generator of
-    fastnn.epochs.EpochResult. Ctrl-C (``run.stopped``) ends training at the next epoch
-    boundary. Closing it copies the parameters, running statistics and optimizer state
-    back to the host."""
-    kernels = contract.cuda()
-    cuda = kernels.require_cuda()
-    cap = batch_size if val is None else max(batch_size, min(eval_chunk, val[0].shape[0]))
-    net, buf = _on_device(model, cap, optimizer.bind(model))
-    X_d, T_d = cuda.to_device(X), cuda.to_device(T)
-    perm = np.arange(X.shape[0], dtype=np.int64)
-    if val is not None:
-        Xv_d, Tv_d = cuda.to_device(val[0]), cuda.to_device(val[1])
-        no_out = kernels.empty_rows(model.n_outputs, model.dtype)
-    copy_state = _pull(buf)
+class CudaEngine:
+    """A fit on the GPU (fastnn.engines has the methods' contract): the parameters,
+    gradients, optimizer state, running statistics and workspace live on the device for
+    the whole fit; each chunk is one call of the CUDA twin of train_batches over a range
+    of the epoch's order, which is uploaded once per epoch."""
 
-    def sync():
-        copy_state(model.params, model.stats)
-        if optimizer.state.size:
-            buf.state.copy_to_host(optimizer.state)
+    def __init__(self, model, config, eval_chunk):
+        self.kernels = contract.cuda()
+        self.cuda = self.kernels.require_cuda()
+        self.model, self.config = model, config
+        X, val = config.X, config.val
+        self.eval_cap = None if val is None else min(eval_chunk, val[0].shape[0])
+        cap = config.batch_size if val is None else max(config.batch_size, self.eval_cap)
+        self.net, self.buf = _on_device(model, cap, config.optimizer.bind(model))
+        self.X, self.T = self.cuda.to_device(X), self.cuda.to_device(config.T)
+        if val is not None:
+            self.val = (self.cuda.to_device(val[0]), self.cuda.to_device(val[1]))
+            self.no_out = self.kernels.empty_rows(model.n_outputs, model.dtype)
+        self._pull = _pull(self.buf)
+        self.perm = self.rule = None
+        self.total, self.correct = 0.0, 0
 
-    try:
-        for _ in range(epochs):
-            if run.stopped:
-                return
-            epoch_order(perm, shuffle, rng)
-            # the rule is built per epoch: a callback may have changed optimizer.lr_scale
-            total, correct, optimizer.steps = kernels.train_batches(
-                X_d, T_d, cuda.to_device(perm), 0, X.shape[0], batch_size, net,
-                optimizer.update_rule(clip), buf, optimizer.steps, 0.0, 0)
-            sums = None
-            if val is not None:
-                sums = kernels.infer_batches(Xv_d, Tv_d, no_out, net, buf,
-                                     min(eval_chunk, val[0].shape[0]))
-            yield EpochResult(total, correct, X.shape[0], sums, True, copy_state, sync)
-    finally:
-        sync()
+    def agree(self, steps, stopped):
+        return steps, stopped
+
+    def chunk_steps(self, steps):
+        return steps
+
+    def new_epoch(self, perm):
+        self.perm = self.cuda.to_device(perm)
+        # the rule is built per epoch: a callback may have changed optimizer.lr_scale
+        self.rule = self.config.optimizer.update_rule(self.config.clip)
+        self.total, self.correct = 0.0, 0
+
+    def train(self, start, stop):
+        optimizer = self.config.optimizer
+        self.total, self.correct, optimizer.steps = self.kernels.train_batches(
+            self.X, self.T, self.perm, start, stop, self.config.batch_size, self.net,
+            self.rule, self.buf, optimizer.steps, self.total, self.correct)
+
+    def measured(self, steps, seconds):
+        """Nothing to choose."""
+
+    def epoch_sums(self):
+        return self.total, self.correct
+
+    def validate(self):
+        return self.kernels.infer_batches(*self.val, self.no_out, self.net, self.buf,
+                                          self.eval_cap)
+
+    def copy_state(self, params, stats):
+        self._pull(params, stats)
+
+    def sync(self):
+        self._pull(self.model.params, self.model.stats)
+        if self.config.optimizer.state.size:
+            self.buf.state.copy_to_host(self.config.optimizer.state)
+
+    def close(self):
+        self.sync()
 
 
-def evaluate(model, X, T, cap):
-    """(loss sum, correct) of the model on X, T, computed on the device in inference
-    mode (BatchNorm's running statistics, no dropout)."""
+def infer(model, X, T, out, cap):
+    """fastnn.engines.infer on the device: ``out`` (n, n_outputs) filled with the outputs
+    unless it has no rows, and (loss sum, correct) over the targets ``T`` unless they
+    have no rows; inference mode, ``cap`` samples at a time."""
     kernels = contract.cuda()
     cuda = kernels.require_cuda()
     net, buf = _on_device(model, cap)
-    return kernels.infer_batches(cuda.to_device(X), cuda.to_device(T),
-                                 kernels.empty_rows(model.n_outputs, model.dtype), net, buf, cap)
+    none = kernels.empty_rows(model.n_outputs, model.dtype)
+    out_d = cuda.device_array(out.shape, dtype=model.dtype) if out.shape[0] else none
+    sums = kernels.infer_batches(cuda.to_device(X), cuda.to_device(T) if T.shape[0] else none,
+                                 out_d, net, buf, cap)
+    if out.shape[0]:
+        out_d.copy_to_host(out)
+    return sums
 
 
-def forward(model, X, cap):
-    """The network's outputs (n, n_outputs), computed on the device in inference mode."""
-    kernels = contract.cuda()
-    cuda = kernels.require_cuda()
-    net, buf = _on_device(model, cap)
-    out = cuda.device_array((X.shape[0], model.n_outputs), dtype=model.dtype)
-    kernels.infer_batches(cuda.to_device(X), kernels.empty_rows(model.n_outputs, model.dtype),
-                          out, net, buf, cap)
-    return out.copy_to_host()
+def check_device(device):
+    """``device`` ("cpu" or "cuda"), or a clear error now: an unknown name, or CUDA
+    unavailable."""
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    if device == "cuda":
+        contract.cuda().require_cuda()
+    return device

@@ -30,7 +30,7 @@ import traceback
 import numpy as np
 
 from fastnn.buffers import aligned_zeros
-from fastnn.epochs import OneProcess
+from fastnn.engines import OneProcess
 from fastnn.kernels.contract import Reducer, train_shard_batches
 
 _allreduce_address = None
@@ -123,7 +123,7 @@ def share(n, rank, size):
 
 class Processes(OneProcess):
     """The MPI processes of ``comm`` training together (the collectives of the module
-    docstring, at the points Sequential._fit_cpu calls)."""
+    docstring, at the points fastnn.engines.CpuEngine calls)."""
 
     def __init__(self, comm):
         self.comm = comm
@@ -160,9 +160,10 @@ class Processes(OneProcess):
         if callable(shuffle):   # the caller's function may draw differently per process
             self.comm.Bcast(perm, root=0)
 
-    def train(self, X, T, perm, start, stop, batch_size, net, upd, buf, steps, total, correct):
-        return train_shard_batches(X, T, perm, start, stop, batch_size, net, upd, buf,
-                                   self.summed, steps, total, correct, self.reducer)
+    def train(self, args):
+        """train_batches' ``args``, each step's gradient summed across the processes:
+        fastnn.kernels.contract.train_shard_batches."""
+        return train_shard_batches(*args[:9], self.summed, *args[9:], self.reducer)
 
     def totals(self, total, correct):
         total, correct = self._sum(total, correct)

@@ -1,7 +1,7 @@
 """Long epochs that answer: an epoch runs as compiled chunks of consecutive steps, each
 about CHUNK_SECONDS long, so that between chunks ``fit`` can notice Ctrl-C and show
 progress. Chunks end at step boundaries and continue each other's sums exactly
-(fastnn.kernels.contract.train_batches), so chunking changes neither the result nor, at a few
+(the engines' ``train``: fastnn.engines), so chunking changes neither the result nor, at a few
 microseconds per chunk, the speed.
 """
 import signal
@@ -9,8 +9,6 @@ import sys
 import threading
 
 import numpy as np
-
-from fastnn.kernels import contract
 
 #: the length aimed at for one compiled call: Ctrl-C takes effect within about this long
 CHUNK_SECONDS = 0.2
@@ -125,53 +123,3 @@ class EpochRun:
     @property
     def stopped(self):
         return self.interrupt.requested
-
-
-class EpochResult:
-    """One epoch as the loops of ``fit`` report it: loss sum and correct count over the
-    ``samples`` trained on, validation sums (None without validation data or for an
-    epoch cut short), ``complete`` (False when Ctrl-C ended it early),
-    ``copy_state(params, stats)`` copying the parameters and running statistics out,
-    and ``sync()`` bringing the host's parameters, running statistics and optimizer
-    state up to date (a no-op on the CPU)."""
-
-    def __init__(self, total, correct, samples, val_sums, complete, copy_state, sync=None):
-        self.total, self.correct, self.samples = total, correct, samples
-        self.val_sums, self.complete, self.copy_state = val_sums, complete, copy_state
-        self.sync = sync if sync is not None else (lambda: None)
-
-
-class OneProcess:
-    """The processes that train together in a plain ``fit``: this one. Sequential._fit_cpu
-    runs its epochs through these steps; fastnn.distributed.Processes makes each of them
-    a collective across MPI processes."""
-
-    #: whether its minibatches may be split by samples across threads (Plan.split)
-    splits = True
-
-    def workspace_samples(self, batch_size):
-        """Samples of a minibatch this process computes at most."""
-        return batch_size
-
-    def begin(self, model, optimizer, rng):
-        """Before the first epoch (the optimizer's state bound)."""
-
-    def agree(self, steps, stopped):
-        """(steps of the next chunk, whether to stop) as every process will take them."""
-        return steps, stopped
-
-    def same_order(self, perm, shuffle):
-        """After ``epoch_order``: every process's ``perm`` the same."""
-
-    def train(self, X, T, perm, start, stop, batch_size, net, upd, buf, steps, total, correct):
-        """One compiled chunk: fastnn.kernels.contract.train_batches."""
-        return contract.train_batches(X, T, perm, start, stop, batch_size, net, upd, buf,
-                                      steps, total, correct)
-
-    def totals(self, total, correct):
-        """An epoch's loss sum and correct count over every process."""
-        return total, correct
-
-    def validate(self, model, val):
-        """The validation sums (loss, correct) over ``val`` = (X, T)."""
-        return model._evaluate_sums(*val)

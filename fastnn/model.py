@@ -7,95 +7,26 @@ running statistics views into ``stats``.
 Training runs each epoch as compiled chunks of steps (fastnn.kernels.contract.train_batches);
 this module validates input, owns the buffers and calls kernels. It holds no math.
 """
-import contextlib
 import math
 import numbers
-import time
 
 import numpy as np
 
-from fastnn import persistence
+from fastnn import fit_loop, persistence
+from fastnn.blocks import blocks_of
 from fastnn.buffers import aligned_zeros
-from fastnn.callbacks import Callback
-from fastnn.compile_notice import announcing, flush as say_compile_time
-from fastnn.epochs import EpochResult, EpochRun, Interrupt, OneProcess, Progress, epoch_order
-from fastnn.history import History
-from fastnn.layers import Activation, BatchNorm, Dense, Dropout
-from fastnn.optimizers import check_clip, get_optimizer
-from fastnn.threads import ThreadChooser, numba_threads, one_pool
-from fastnn.validation import check_dtype, check_features, check_positive_int, check_targets
+from fastnn.compile_notice import announcing
+from fastnn.device import check_device
+from fastnn.engines import infer
 from fastnn.kernels import contract
 from fastnn.kernels.contract import (ACTIVATIONS, LOSSES, add_penalty_grad, make_network,
                                      planned_for)
+from fastnn.optimizers import check_clip, get_optimizer
+from fastnn.threads import one_pool
+from fastnn.validation import check_dtype, check_features, check_targets
 
 #: Output activations whose values are probabilities, as the cross-entropies need.
 _PROBABILITY_OUTPUTS = ("softmax", "sigmoid")
-#: Samples per chunk in predict/evaluate.
-_EVAL_CHUNK = 512
-
-
-class Block:
-    """One dense block as the kernels see it: Dropout of its input (rate ``drop``), the
-    Dense layer, an optional BatchNorm, the activation (folded from the Dense or a
-    following Activation layer)."""
-
-    def __init__(self, dense, drop):
-        self.dense, self.drop, self.norm = dense, drop, None
-        self.activation = dense.activation
-
-
-def _blocks(layers):
-    """The blocks of a layer list, with every rule of their order checked."""
-    if isinstance(layers, (Dense, Activation, BatchNorm, Dropout)) or \
-            not hasattr(layers, "__iter__"):
-        raise TypeError("layers must be a list of Dense, BatchNorm, Activation and Dropout "
-                        "layers")
-    blocks, drop, previous = [], 0.0, None
-    for i, layer in enumerate(layers):
-        where = f"layers[{i}]"
-        if isinstance(layer, Dense):
-            blocks.append(Block(layer, drop))
-            drop = 0.0
-        elif isinstance(layer, Dropout):
-            if isinstance(previous, Dropout):
-                raise ValueError(f"{where}: two Dropout layers in a row; use one with the rate "
-                                 "you want")
-            drop = layer.rate
-        elif isinstance(layer, BatchNorm):
-            if not isinstance(previous, Dense):
-                raise ValueError(f"{where}: a BatchNorm must directly follow a Dense layer")
-            block = blocks[-1]
-            if block.activation != "identity":
-                raise ValueError(f"{where}: BatchNorm normalizes a Dense layer's output before "
-                                 f"its activation, but {block.dense!r} already applies "
-                                 f"{block.activation!r}; write Dense(..., activation=None), "
-                                 f"BatchNorm(...), Activation({block.activation!r})")
-            if layer.n != block.dense.n_out:
-                raise ValueError(f"{where}: BatchNorm({layer.n}) follows {block.dense!r}, which "
-                                 f"has {block.dense.n_out} outputs; its width must match")
-            block.norm = layer
-        elif isinstance(layer, Activation):
-            if not isinstance(previous, (Dense, BatchNorm)) or blocks[-1].activation != "identity":
-                raise ValueError(f"{where}: an Activation must follow a Dense (or its "
-                                 "BatchNorm) whose own activation is identity")
-            blocks[-1].activation = layer.activation
-        else:
-            raise TypeError(f"{where} is a {type(layer).__name__}, not a Dense, BatchNorm, "
-                            "Activation or Dropout layer")
-        previous = layer
-    if not blocks:
-        raise ValueError("layers must contain at least one Dense layer")
-    if isinstance(previous, Dropout):
-        raise ValueError("a Dropout cannot be the last layer: it would drop the network's "
-                         "outputs (place it before a Dense layer)")
-    for a, b in zip(blocks, blocks[1:]):
-        if b.dense.n_in != a.dense.n_out:
-            raise ValueError(f"layer shapes do not chain: {a.dense!r} gives {a.dense.n_out} "
-                             f"outputs but {b.dense!r} takes {b.dense.n_in}")
-    for block in blocks[:-1]:
-        if block.activation == "softmax":
-            raise ValueError("softmax is supported as the output activation only")
-    return blocks
 
 
 def _initial_weights(block, rng):
@@ -137,7 +68,7 @@ class Sequential:
             raise ValueError(f"unknown loss {loss!r}; choose from {sorted(LOSSES)}")
         self.dtype = check_dtype(dtype)
         layers = list(layers) if hasattr(layers, "__iter__") else layers
-        self.blocks = _blocks(layers)
+        self.blocks = blocks_of(layers)
         self.layers = layers
         self.loss_name = loss
         if loss != "mse" and self.blocks[-1].activation not in _PROBABILITY_OUTPUTS:
@@ -146,13 +77,7 @@ class Sequential:
                              f"{self.blocks[-1].activation!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
             raise TypeError(f"seed must be an integer or None, got {type(seed).__name__}")
-        if device not in ("cpu", "cuda"):
-            raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
-        if device == "cuda":
-            from fastnn import device as _device
-
-            _device._cuda()  # a clear error, now, when CUDA is not available
-        self.device = device
+        self.device = check_device(device)
         self.seed = seed
         self._rng = np.random.default_rng(seed)
         #: the optimizer of the last ``fit`` (None before any): ``fit(optimizer=None)``
@@ -274,16 +199,8 @@ class Sequential:
         """The network's outputs f_L(...f_1(W_1 x + b_1)...) for each row of X: (n, n_outputs).
         BatchNorm uses its running statistics; Dropout is the identity."""
         X = check_features(X, self.n_inputs, self.dtype)
-        cap = min(X.shape[0], _EVAL_CHUNK)
-        if self.device == "cuda":
-            from fastnn import device
-
-            return device.forward(self, X, cap)
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        no_targets = np.empty((0, self.n_outputs), dtype=self.dtype)
-        net = planned_for(self.net, cap, rows=X.shape[0])
-        with one_pool(net, cap), announcing():
-            contract.infer_batches(X, no_targets, out, net, self._buffers(cap), cap)
+        infer(self, X, np.empty((0, self.n_outputs), dtype=self.dtype), out)
         return out
 
     def predict_proba(self, X):
@@ -314,15 +231,7 @@ class Sequential:
 
     def _evaluate_sums(self, X, T):
         """(sum over samples of the loss, correct predictions)."""
-        cap = min(X.shape[0], _EVAL_CHUNK)
-        if self.device == "cuda":
-            from fastnn import device
-
-            return device.evaluate(self, X, T, cap)
-        no_outputs = np.empty((0, self.n_outputs), dtype=self.dtype)
-        net = planned_for(self.net, cap, rows=X.shape[0])
-        with one_pool(net, cap), announcing():
-            return contract.infer_batches(X, T, no_outputs, net, self._buffers(cap), cap)
+        return infer(self, X, T, np.empty((0, self.n_outputs), dtype=self.dtype))
 
     def _metrics(self, total, correct, n):
         result = {"loss": total / n}
@@ -430,226 +339,17 @@ class Sequential:
         with the same parameters. Output and checkpoints come from rank 0 only. Not for
         BatchNorm or Dropout (their statistics and masks are per process).
         """
-        echo = bool(verbose) and (comm is None or getattr(comm, "Get_rank", lambda: 0)() == 0)
-        with announcing(echo=echo):
-            return self._fit(X, y, epochs, batch_size, optimizer, shuffle, validation_data,
-                             seed, verbose, callbacks, early_stopping, clip_norm, clip_value,
-                             comm)
-
-    def _fit(self, X, y, epochs, batch_size, optimizer, shuffle, validation_data, seed,
-             verbose, callbacks, early_stopping, clip_norm, clip_value, comm):
-        if comm is not None:
-            from fastnn import distributed
-
-            comm = distributed.check_comm(comm)
-        try:
-            checked = self._fit_arguments(X, y, epochs, batch_size, optimizer, shuffle,
-                                          validation_data, seed, early_stopping, callbacks,
-                                          clip_norm, clip_value, comm)
-        except (TypeError, ValueError) as error:
-            if comm is None:
-                raise
-            distributed.agree(comm, error, {})
-            raise
-        X, T, epochs, batch_size, optimizer, clip, val, callbacks = checked
-        if comm is not None:
-            distributed.agree(comm, None, {
-                "X shape": X.shape, "y shape": T.shape, "dtype": np.dtype(self.dtype).name,
-                "network": repr(self), "epochs": epochs, "batch_size": batch_size,
-                "optimizer": repr(optimizer), "validation rows":
-                    None if val is None else val[0].shape[0], "seed": seed,
-                "early_stopping": early_stopping, "clip": clip, "callbacks": len(callbacks)})
-        for cb in callbacks:
-            if isinstance(cb, Callback):
-                cb.on_train_begin(self, optimizer, val is not None)
-
-        rng = np.random.default_rng(seed) if seed is not None else self._rng
-        self.optimizer = optimizer
-        rank = 0 if comm is None else comm.Get_rank()
-        with Interrupt() as interrupt, _rank_of(self, rank):
-            run = EpochRun(interrupt, Progress(verbose == 1 and rank == 0))
-            if comm is None:
-                return self._run_epochs(X, T, val, epochs, batch_size, optimizer, clip,
-                                        shuffle, rng, verbose, callbacks, early_stopping, run)
-            with distributed.abort_on_error(comm):
-                return self._run_epochs(X, T, val, epochs, batch_size, optimizer, clip,
-                                        shuffle, rng, verbose if rank == 0 else 0, callbacks,
-                                        early_stopping, run, comm)
-
-    def _fit_arguments(self, X, y, epochs, batch_size, optimizer, shuffle, validation_data,
-                       seed, early_stopping, callbacks, clip_norm, clip_value, comm):
-        """fit's arguments checked: (X, T, epochs, batch_size, optimizer, clip, val,
-        callbacks)."""
-        X, T = self._xy(X, y)
-        epochs = check_positive_int(epochs, "epochs")
-        batch_size = min(check_positive_int(batch_size, "batch_size"), X.shape[0])
-        self._check_batch_statistics(X.shape[0], batch_size, "batch_size")
-        optimizer = self.optimizer if optimizer is None and self.optimizer is not None \
-            else get_optimizer(optimizer)
-        clip = check_clip(clip_norm, clip_value)
-        val = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a tuple (X_val, y_val)")
-            val = self._xy(*validation_data, xname="validation_data[0]",
-                           yname="validation_data[1]")
-        if not isinstance(shuffle, (bool, np.bool_)) and not callable(shuffle):
-            raise TypeError(f"shuffle must be a bool or a function, got {type(shuffle).__name__}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-            raise TypeError(f"seed must be an integer or None, got {type(seed).__name__}")
-        if early_stopping is not None:
-            early_stopping = check_positive_int(early_stopping, "early_stopping")
-            if val is None:
-                raise ValueError("early_stopping needs validation_data")
-        callbacks = list(callbacks)
-        for cb in callbacks:
-            if not callable(cb):
-                raise TypeError(f"callbacks must be callables, got {type(cb).__name__}")
-        if comm is not None:
-            if self.device != "cpu":
-                raise ValueError(f"comm: data-parallel training runs on the CPU; this model "
-                                 f"has device={self.device!r}")
-            if self.has_batchnorm or any(b.drop > 0.0 for b in self.blocks):
-                raise ValueError("comm: BatchNorm and Dropout are not supported in "
-                                 "data-parallel training (each process would normalize with "
-                                 "its own share's statistics and draw its own masks)")
-            if self.params.size >= 2 ** 31:
-                raise ValueError(f"comm: {self.params.size} parameters; MPI counts stop at "
-                                 f"2^31 - 1")
-        return X, T, epochs, batch_size, optimizer, clip, val, callbacks
-
-    def _run_epochs(self, X, T, val, epochs, batch_size, optimizer, clip, shuffle, rng,
-                    verbose, callbacks, early_stopping, run, comm=None):
-        if comm is not None:
-            from fastnn import distributed
-
-            epochs_run = self._fit_cpu(X, T, val, epochs, batch_size, optimizer, clip, shuffle,
-                                       rng, run, distributed.Processes(comm))
-        elif self.device == "cuda":
-            from fastnn import device
-
-            epochs_run = device.fit(self, X, T, val, epochs, batch_size, optimizer, clip,
-                                    shuffle, rng, _EVAL_CHUNK, run)
-        else:
-            epochs_run = self._fit_cpu(X, T, val, epochs, batch_size, optimizer, clip, shuffle,
-                                       rng, run)
-        history = History()
-        best, best_loss, since_best = None, math.inf, 0
-        if early_stopping is not None:
-            best = (self.params.copy(), self.stats.copy())
-        started = time.perf_counter()
-        for epoch, result in enumerate(epochs_run):
-            logs = self._metrics(result.total, result.correct, result.samples)
-            if not math.isfinite(logs["loss"]):
-                epochs_run.close()
-                raise FloatingPointError(f"training diverged in epoch {epoch + 1}: the loss is "
-                                         f"{logs['loss']}; lower the learning rate")
-            if val is not None:   # NaN for an epoch cut short, which is not validated
-                measured = dict.fromkeys(logs, math.nan) if result.val_sums is None else \
-                    self._metrics(*result.val_sums, val[0].shape[0])
-                logs.update({"val_" + key: value for key, value in measured.items()})
-            logs["lr"] = optimizer.current_lr()
-            logs["time"], started = time.perf_counter() - started, time.perf_counter()
-            history.append(epoch, logs)
-            run.progress.clear()
-            say_compile_time()
-            if not result.complete:
-                history.interrupted = True
-                if verbose:
-                    print(f"epoch {epoch + 1}/{epochs} interrupted after {result.samples} of "
-                          f"{X.shape[0]} samples  loss {logs['loss']:.4f}  "
-                          f"({logs['time']:.2f} s)", flush=True)
-                break
-            if verbose:
-                shown = "  ".join(f"{k} {v:.4g}" if k == "lr" else f"{k} {v:.4f}"
-                                  for k, v in logs.items() if k != "time")
-                print(f"epoch {epoch + 1}/{epochs}  {shown}  ({logs['time']:.2f} s)", flush=True)
-            if any(getattr(cb, "needs_host_state", False) for cb in callbacks):
-                result.sync()
-            stop = any([bool(cb(epoch, logs)) for cb in callbacks])
-            if early_stopping is not None:
-                if logs["val_loss"] < best_loss:
-                    best_loss, since_best, history.best_epoch = logs["val_loss"], 0, epoch
-                    result.copy_state(*best)
-                else:
-                    since_best += 1
-                    stop = stop or since_best >= early_stopping
-            if stop or run.stopped:
-                history.interrupted = history.interrupted or run.stopped
-                break
-        epochs_run.close()
-        if early_stopping is not None:
-            np.copyto(self.params, best[0])
-            np.copyto(self.stats, best[1])
-        return history
-
-    def _copy_state(self, params, stats):
-        np.copyto(params, self.params)
-        np.copyto(stats, self.stats)
-
-    def _fit_cpu(self, X, T, val, epochs, batch_size, optimizer, clip, shuffle, rng, run,
-                 team=None):
-        """The epochs of ``fit``, each as compiled chunks of consecutive steps (about
-        CHUNK_SECONDS each: fastnn.epochs); yields an EpochResult per epoch. After Ctrl-C,
-        the epoch in progress ends at the next chunk boundary, as a partial result.
-        ``team``: the processes training together (fastnn.epochs.OneProcess, or
-        fastnn.distributed.Processes for a data-parallel fit)."""
-        team = OneProcess() if team is None else team
-        cap = team.workspace_samples(batch_size)
-        net = planned_for(self.net, cap, training=team.splits)
-        buf = self._buffers(cap, optimizer.bind(self), net)
-        team.begin(self, optimizer, rng)
-        rule = optimizer.update_rule(clip, net.plan.parallel)
-        n = X.shape[0]
-        steps_total = -(-n // batch_size)
-        perm = np.arange(n, dtype=np.int64)
-        chooser = ThreadChooser(net.plan, (tuple(net.sizes.tolist()), cap))
-        for epoch in range(epochs):
-            if team.agree(0, run.stopped)[1]:
-                run.interrupt.requested = True
-                return
-            epoch_order(perm, shuffle, rng)
-            team.same_order(perm, shuffle)
-            total, correct, done, began = 0.0, 0, 0, time.perf_counter()
-            while done < n:
-                threads, steps = chooser.next(run.sizer.steps)
-                steps, stopped = team.agree(steps, run.stopped)
-                if stopped:
-                    run.interrupt.requested = True
-                    break
-                stop = min(n, done + steps * batch_size)
-                chunk_began = time.perf_counter()
-                with one_pool(net, cap), numba_threads(threads):
-                    total, correct, optimizer.steps = team.train(
-                        X, T, perm, done, stop, batch_size, net, optimizer.refresh(rule),
-                        buf, optimizer.steps, total, correct)
-                now = time.perf_counter()
-                ran = -(-(stop - done) // batch_size)
-                run.sizer.record(ran, now - chunk_began)
-                chooser.record(threads, ran, now - chunk_began)
-                done = stop
-                run.progress.update(f"epoch {epoch + 1}/{epochs}", -(-done // batch_size),
-                                    steps_total, done, now - began)
-            total, correct = team.totals(total, correct)
-            complete = done == n
-            val_sums = None if val is None or not complete else team.validate(self, val)
-            yield EpochResult(total, correct, done, val_sums, complete, self._copy_state)
+        options = dict(epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+                       shuffle=shuffle, validation_data=validation_data, seed=seed,
+                       verbose=verbose, callbacks=callbacks, early_stopping=early_stopping,
+                       clip_norm=clip_norm, clip_value=clip_value, comm=comm)
+        return fit_loop.fit(self, X, y, options)
 
     def __repr__(self):
         layers = ", ".join(repr(l) for l in self.layers)
         device = "" if self.device == "cpu" else f", device={self.device!r}"
         return (f"Sequential([{layers}], loss={self.loss_name!r}, "
                 f"dtype={np.dtype(self.dtype).name!r}, seed={self.seed!r}{device})")
-
-
-@contextlib.contextmanager
-def _rank_of(model, rank):
-    """``model._rank`` is ``rank`` inside (Checkpoint writes from rank 0 only)."""
-    model._rank = rank
-    try:
-        yield
-    finally:
-        model._rank = 0
 
 
 def _check_step(step):

@@ -114,3 +114,24 @@ def test_the_python_layer_reaches_the_kernels_through_the_contract():
                 elif node.module != "fastnn.kernels.contract":
                     wrong.append(f"{name}: from {node.module} import ...")
     assert wrong == []
+
+
+#: public signatures that keep their many keyword arguments (scikit-learn's and fit's)
+PUBLIC_SIGNATURES = {("fastnn.model", "fit"), ("fastnn.sklearn", "__init__")}
+
+
+def test_no_internal_function_takes_more_than_8_parameters():
+    """Arguments travel in records (fastnn.fit_config.FitConfig, an engine's fields), not
+    long positional lists."""
+    long_lists = []
+    for name, path in _modules().items():
+        if name.startswith("fastnn.kernels"):
+            continue
+        for node in ast.walk(ast.parse(open(path).read())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = node.args
+                params = [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg]
+                count = sum(p is not None and p.arg not in ("self", "cls") for p in params)
+                if count > 8 and (name, node.name) not in PUBLIC_SIGNATURES:
+                    long_lists.append(f"{name}.{node.name}: {count}")
+    assert long_lists == []

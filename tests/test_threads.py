@@ -373,7 +373,7 @@ def test_chunks_on_alternating_thread_counts_give_the_bits_of_the_pool(monkeypat
             return (self.choices[0] if chunks[-1] == 2 else 1), len(chunks) % 3 + 1
 
     monkeypatch.setattr(fastnn_threads, "ThreadChooser", Alternating)
-    monkeypatch.setattr("fastnn.model.ThreadChooser", Alternating)
+    monkeypatch.setattr("fastnn.engines.ThreadChooser", Alternating)
     alternating = fit()
     assert len(chunks) > 6
     np.testing.assert_array_equal(alternating, pool)

@@ -59,28 +59,28 @@ def step_products(matmul):
     from numba import njit
 
     @njit
-    def products(W1, W2, W3, A0, A1, A2, A3, dW1, dW2, dW3, dX1, dX2, count):
+    def products(W, A, dW, dX, count):
         for _ in range(count):
-            matmul(W1, A0, A1)
-            matmul(W2, A1, A2)
-            matmul(W3, A2, A3)
-            matmul(A3, A2.T, dW3)
-            matmul(W3.T, A3, dX2)
-            matmul(A2, A1.T, dW2)
-            matmul(W2.T, A2, dX1)
-            matmul(A1, A0.T, dW1)
+            matmul(W[0], A[0], A[1])
+            matmul(W[1], A[1], A[2])
+            matmul(W[2], A[2], A[3])
+            matmul(A[3], A[2].T, dW[2])
+            matmul(W[2].T, A[3], dX[1])
+            matmul(A[2], A[1].T, dW[1])
+            matmul(W[1].T, A[2], dX[0])
+            matmul(A[1], A[0].T, dW[0])
     return products
 
 
 def product_operands(w, seed=0):
-    """Random float32 W1..W3, A0..A3, dW1..dW3, dX1, dX2 for ``step_products``."""
+    """Random float32 (W1..W3), (A0..A3), (dW1..dW3), (dX1, dX2) for ``step_products``."""
     rng = np.random.default_rng(seed)
     s, b = w.sizes, w.batch
     W = [rng.standard_normal((s[i + 1], s[i]), dtype=np.float32) for i in range(3)]
     A = [np.asfortranarray(rng.standard_normal((k, b), dtype=np.float32)) for k in s]
     dW = [np.empty_like(x) for x in W]
     dX = [np.asfortranarray(np.empty((s[i], b), np.float32)) for i in (1, 2)]
-    return (*W, *A, *dW, *dX)
+    return tuple(W), tuple(A), tuple(dW), tuple(dX)
 
 
 def floor_run(w, epochs):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import fastnn
+from fastnn import epochs
 from fastnn.kernels.cuda._backend import cuda
 
 
@@ -146,7 +147,30 @@ class TransferCounter:
         monkeypatch.setattr(simulated, "wrap_arg", counted_wrap_arg)
 
 
-def test_no_host_round_trip_per_kernel(monkeypatch):
+class FixedChunks(epochs.ChunkSizer):
+    """Chunks of ``steps`` steps whatever the timings (the default sizes them by time)."""
+
+    steps_each = 10 ** 9     # a chunk per epoch
+
+    def __init__(self, seconds=None):
+        self.steps = self.steps_each
+
+    def record(self, steps, elapsed):
+        pass
+
+
+@pytest.fixture
+def chunks(monkeypatch):
+    """``chunks(steps)``: every chunk of every fit that many steps."""
+    def set_steps(steps):
+        monkeypatch.setattr(FixedChunks, "steps_each", steps)
+        monkeypatch.setattr(epochs, "ChunkSizer", FixedChunks)
+    return set_steps
+
+
+def test_no_host_round_trip_per_kernel(monkeypatch, chunks):
+    """A few transfers per chunk of steps (the loss sums come back), none per step."""
+    chunks(10 ** 9)
     X, y = data("categorical_crossentropy", n=16)
     counts = []
     for batch_size in (8, 2):           # 2 and 8 steps per epoch
@@ -159,9 +183,10 @@ def test_no_host_round_trip_per_kernel(monkeypatch):
     assert counts[0][1] == 0, counts        # no host array is handed to a kernel
 
 
-def test_no_host_round_trip_with_every_feature(monkeypatch):
+def test_no_host_round_trip_with_every_feature(monkeypatch, chunks):
     """BatchNorm, Dropout, a schedule, both clippings and LAMB's trust ratios: still no
     transfer per step."""
+    chunks(10 ** 9)
     X, y = data("categorical_crossentropy", n=16)
     counts = []
     for batch_size in (8, 4):
@@ -180,3 +205,58 @@ def test_no_host_round_trip_with_every_feature(monkeypatch):
 def test_device_argument_is_checked():
     with pytest.raises(ValueError, match="device"):
         fastnn.Sequential([fastnn.Dense(2, 1)], device="tpu")
+
+
+def test_ctrl_c_stops_a_device_fit_at_a_chunk_boundary(monkeypatch, chunks):
+    """SIGINT during the third chunk (of 2 steps) of epoch 2, on the device as on the CPU:
+    fit returns after that chunk with the partial epoch recorded, the host's parameters
+    and optimizer state those of the steps taken (the CPU's, to rounding), the handler
+    restored."""
+    import signal
+
+    chunks(2)
+    X, y = data("categorical_crossentropy", n=80)
+    fitted, original = [], epochs.Progress.update
+    for model in models("categorical_crossentropy", "softmax", 3):
+        updates = []
+
+        def update(self, *args):
+            updates.append(args)
+            if len(updates) == 5 + 3:   # epoch 1: 5 chunks (10 steps of 8)
+                signal.raise_signal(signal.SIGINT)
+            return original(self, *args)
+
+        monkeypatch.setattr(epochs.Progress, "update", update)
+        handler = signal.getsignal(signal.SIGINT)
+        history = model.fit(X, y, epochs=4, batch_size=8, validation_data=(X[:9], y[:9]),
+                            optimizer=fastnn.Adam(lr=0.01), seed=2, verbose=0)
+        assert signal.getsignal(signal.SIGINT) is handler
+        assert history.interrupted and history.epoch == [0, 1]
+        assert model.optimizer.steps == 10 + 3 * 2
+        assert np.isnan(history.history["val_loss"][1])
+        fitted.append((model, history))
+    (cpu, cpu_history), (gpu, gpu_history) = fitted
+    np.testing.assert_allclose(gpu.params, cpu.params, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(gpu.optimizer.state, cpu.optimizer.state, rtol=1e-9,
+                               atol=1e-12)
+    np.testing.assert_allclose(gpu_history.history["loss"], cpu_history.history["loss"],
+                               rtol=1e-10)
+
+
+def test_a_long_device_epoch_shows_the_progress_line(monkeypatch, chunks):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    chunks(1)
+    monkeypatch.setattr(epochs, "PROGRESS_AFTER", 0.0)
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stdout", terminal)
+    X, y = data("categorical_crossentropy", n=40)
+    _, model = models("categorical_crossentropy", "softmax", 3)
+    model.fit(X, y, epochs=1, batch_size=8, verbose=1)
+    shown = terminal.getvalue()
+    assert "\repoch 1/1  1/5 steps" in shown and "\repoch 1/1  4/5 steps" in shown
+    assert "samples/s  ETA" in shown and "\r\x1b[K" in shown
