@@ -12,15 +12,16 @@ backward pass needs only the stored activations (scikit-learn's trick):
     softmax   a_i = e^z_i / sum_k e^z_k  dL/dz = (A ⊙ (I - Aᵀ)) · dL/da
               (per column; applied as a Jacobian-vector product, never formed)
 
-Scalar rules are evaluated in float64 and stored in the array's dtype.
+Scalar rules are evaluated in float64 and stored in the array's dtype; they are written
+once (kernels._rules) for these kernels and their CUDA twins.
 """
 import math
 
 import numpy as np
 
 from ._jit import kernel
-
-IDENTITY, RELU, SIGMOID, TANH, SOFTPLUS, SOFTMAX = range(6)
+from ._rules import (ACTIVATION_RULES, IDENTITY, RELU, SIGMOID, SOFTMAX, SOFTPLUS, TANH,
+                     compiled)
 
 #: name -> integer code understood by every kernel.
 ACTIVATIONS = {
@@ -33,55 +34,10 @@ ACTIVATIONS = {
 }
 
 
-@kernel(inline="always")
-def sigmoid(z):
-    """1 / (1 + e^-z), without overflow for either sign of z."""
-    if z >= 0.0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
-
-
-@kernel(inline="always")
-def tanh(z):
-    """tanh z = -u / (u + 2) with u = expm1(-2|z|): no overflow, no cancellation."""
-    u = math.expm1(-2.0 * abs(z))
-    t = -u / (u + 2.0)
-    return t if z >= 0.0 else -t
-
-
-@kernel(inline="always")
-def softplus(z):
-    """log(1 + e^z) = max(z, 0) + log1p(e^-|z|)."""
-    return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
-
-
-@kernel(inline="always")
-def forward_rule(code, z):
-    """a = f(z) for the elementwise activations (float64 scalar)."""
-    if code == RELU:
-        return max(z, 0.0)
-    if code == SIGMOID:
-        return sigmoid(z)
-    if code == TANH:
-        return tanh(z)
-    if code == SOFTPLUS:
-        return softplus(z)
-    return z
-
-
-@kernel(inline="always")
-def derivative_rule(code, a):
-    """f'(z) written from the output a = f(z) (float64 scalar)."""
-    if code == RELU:
-        return 1.0 if a > 0.0 else 0.0
-    if code == SIGMOID:
-        return a * (1.0 - a)
-    if code == TANH:
-        return 1.0 - a * a
-    if code == SOFTPLUS:
-        return -math.expm1(-a)
-    return 1.0
+#: the scalar rules (kernels._rules), inlined into the CPU kernels
+_rules_cpu = compiled(ACTIVATION_RULES, kernel(inline="always"))
+sigmoid, tanh, softplus = _rules_cpu.sigmoid, _rules_cpu.tanh, _rules_cpu.softplus
+forward_rule, derivative_rule = _rules_cpu.forward_rule, _rules_cpu.derivative_rule
 
 
 @kernel

@@ -79,3 +79,19 @@ def cuda():
     return types.SimpleNamespace(require_cuda=require_cuda, to_device=to_device,
                                  train_batches=cuda_train, infer_batches=cuda_infer,
                                  empty_rows=empty_rows)
+
+
+__all__ = [
+    "make_network", "planned_for", "without_penalty", "is_fused", "Buffers", "workspace_size",
+    "weight_view", "bias_view", "gamma_view", "beta_view", "running_mean_view",
+    "running_var_view", "ACTIVATIONS", "LOSSES", "PARALLEL_WEIGHTS", "PARALLEL_PRODUCT",
+    "SPLIT_PRODUCT",
+    "make_update", "SGD", "ADAGRAD", "RMSPROP", "ADAM", "ADAMW", "LAMB", "STATE_VECTORS",
+    "NO_CLIP", "optimizer_update", "add_penalty_grad", "STEP", "EXPONENTIAL", "INVERSE_TIME",
+    "COSINE", "learning_rate",
+    "train_batches", "infer_batches", "batch_loss_and_grad", "Reducer", "train_shard_batches",
+    "forward_pass",
+    "scan_blocks", "total_nonfinite", "count_nonfinite",
+    "OPENBLAS_CORE_WIDTH", "DOT_FORM_LIMIT", "OUTER_FORM_LIMIT", "matmul_blas",
+    "cuda",
+]

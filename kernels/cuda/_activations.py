@@ -2,42 +2,14 @@
 arrays are device arrays, (features, batch))."""
 import math
 
-from .._activations import IDENTITY, RELU, SIGMOID, SOFTMAX, SOFTPLUS, TANH
+from .._rules import ACTIVATION_RULES, IDENTITY, SOFTMAX, compiled
 from . import _config as config
 from ._backend import cuda
 
 
-@cuda.jit(device=True)
-def forward_rule(code, z):
-    """a = f(z) for the elementwise activations."""
-    if code == RELU:
-        return max(z, 0.0)
-    if code == SIGMOID:
-        if z >= 0.0:
-            return 1.0 / (1.0 + math.exp(-z))
-        e = math.exp(z)
-        return e / (1.0 + e)
-    if code == TANH:
-        u = math.expm1(-2.0 * abs(z))
-        t = -u / (u + 2.0)
-        return t if z >= 0.0 else -t
-    if code == SOFTPLUS:
-        return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
-    return z
-
-
-@cuda.jit(device=True)
-def derivative_rule(code, a):
-    """f'(z) from the output a = f(z)."""
-    if code == RELU:
-        return 1.0 if a > 0.0 else 0.0
-    if code == SIGMOID:
-        return a * (1.0 - a)
-    if code == TANH:
-        return 1.0 - a * a
-    if code == SOFTPLUS:
-        return -math.expm1(-a)
-    return 1.0
+#: the scalar rules (kernels._rules), as device functions
+_rules_device = compiled(ACTIVATION_RULES, cuda.jit(device=True))
+forward_rule, derivative_rule = _rules_device.forward_rule, _rules_device.derivative_rule
 
 
 @cuda.jit

@@ -10,7 +10,7 @@ import functools
 
 import numpy as np
 
-from .._random import GAMMA, _M1, _M2, _S27, _S30, _S31
+from .._rules import RANDOM_RULES, compiled
 from . import _config as config
 from ._backend import SIMULATOR, cuda
 
@@ -27,30 +27,10 @@ def _device(fn):
     return cuda.jit(device=True)(fn)
 
 
-@_device
-def mix64(z):
-    """SplitMix64's finalizer (z a uint64)."""
-    z = (z ^ (z >> _S30)) * _M1
-    z = (z ^ (z >> _S27)) * _M2
-    return z ^ (z >> _S31)
-
-
-@_device
-def stream(key, step, site):
-    """The stream of one (key, step, site): a 64-bit start for ``bits``."""
-    return mix64(np.uint64(key) + GAMMA * (mix64(np.uint64(step)) ^ np.uint64(site)))
-
-
-@_device
-def bits(start, e):
-    """64 random bits for element ``e`` of the stream ``start``."""
-    return mix64(np.uint64(start) + GAMMA * (np.uint64(e) + np.uint64(1)))
-
-
-@_device
-def drop_threshold(rate):
-    """⌊rate · 2⁶⁴⌋: an element is kept when its bits are at least this (0 ≤ rate < 1)."""
-    return np.uint64(rate * 18446744073709551616.0)
+#: the stream's scalar rules (kernels._rules), as device functions
+_rules_device = compiled(RANDOM_RULES, _device)
+mix64, stream, bits = _rules_device.mix64, _rules_device.stream, _rules_device.bits
+drop_threshold = _rules_device.drop_threshold
 
 
 @cuda.jit

@@ -1,0 +1,111 @@
+"""Scalar rules written once: each a plain function of scalars (``math`` and NumPy scalar
+types only), compiled twice by ``compiled`` — as inlined Numba functions for the CPU
+kernels and as device functions for their CUDA twins — so the two cannot drift apart.
+A rule that calls another calls the twin compiled for the same target.
+
+Activations (kernels._activations, kernels.cuda._activations): each forward rule a = f(z)
+beside its derivative written from the output a (the formulas are in _activations).
+
+The random stream (kernels._random, kernels.cuda._random): SplitMix64 on unsigned 64-bit
+integers wrapping modulo 2⁶⁴ (every operand a uint64: a uint64 mixed with a signed
+integer would become a float64 in Numba's typing).
+"""
+import math
+import types
+
+import numpy as np
+
+IDENTITY, RELU, SIGMOID, TANH, SOFTPLUS, SOFTMAX = range(6)
+
+
+def sigmoid(z):
+    """1 / (1 + e^-z), without overflow for either sign of z."""
+    if z >= 0.0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def tanh(z):
+    """tanh z = -u / (u + 2) with u = expm1(-2|z|): no overflow, no cancellation."""
+    u = math.expm1(-2.0 * abs(z))
+    t = -u / (u + 2.0)
+    return t if z >= 0.0 else -t
+
+
+def softplus(z):
+    """log(1 + e^z) = max(z, 0) + log1p(e^-|z|)."""
+    return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+
+
+def forward_rule(code, z):
+    """a = f(z) for the elementwise activations (float64 scalar)."""
+    if code == RELU:
+        return max(z, 0.0)
+    if code == SIGMOID:
+        return sigmoid(z)
+    if code == TANH:
+        return tanh(z)
+    if code == SOFTPLUS:
+        return softplus(z)
+    return z
+
+
+def derivative_rule(code, a):
+    """f'(z) written from the output a = f(z) (float64 scalar)."""
+    if code == RELU:
+        return 1.0 if a > 0.0 else 0.0
+    if code == SIGMOID:
+        return a * (1.0 - a)
+    if code == TANH:
+        return 1.0 - a * a
+    if code == SOFTPLUS:
+        return -math.expm1(-a)
+    return 1.0
+
+
+ACTIVATION_RULES = (sigmoid, tanh, softplus, forward_rule, derivative_rule)
+
+GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+
+
+def mix64(z):
+    """SplitMix64's finalizer: a bijection of the 64-bit integers that mixes every bit."""
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+def stream(key, step, site):
+    """The stream of one (key, step, site): a 64-bit start for ``bits``."""
+    return mix64(np.uint64(key) + GAMMA * (mix64(np.uint64(step)) ^ np.uint64(site)))
+
+
+def bits(start, e):
+    """64 random bits for element ``e`` of the stream ``start``."""
+    return mix64(np.uint64(start) + GAMMA * (np.uint64(e) + np.uint64(1)))
+
+
+def drop_threshold(rate):
+    """⌊rate · 2⁶⁴⌋: an element is kept when its bits are at least this (0 ≤ rate < 1)."""
+    return np.uint64(rate * 18446744073709551616.0)
+
+
+RANDOM_RULES = (mix64, stream, bits, drop_threshold)
+
+
+def compiled(rules, decorate):
+    """The ``rules`` compiled by ``decorate`` (a decorator: Numba's njit, cuda.jit(device=
+    True)), as a namespace by name. Each is a copy of the rule whose globals are this
+    module's with the rules replaced by their compiled copies, so that a rule's calls
+    reach the same target's twins."""
+    namespace = dict(globals())
+    for rule in rules:
+        copy = types.FunctionType(rule.__code__, namespace, rule.__name__, rule.__defaults__,
+                                  rule.__closure__)
+        copy.__qualname__, copy.__doc__ = rule.__qualname__, rule.__doc__
+        namespace[rule.__name__] = decorate(copy)
+    return types.SimpleNamespace(**{rule.__name__: namespace[rule.__name__] for rule in rules})
