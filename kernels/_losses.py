@@ -20,7 +20,14 @@ import math
 import numpy as np
 
 from ._jit import kernel
-from ._activations import sigmoid
+from ._rules import LOSS_RULES, compiled
+
+#: the elements' loss terms and gradients (kernels._rules), inlined
+_terms = compiled(LOSS_RULES, kernel(inline="always"))
+squared_error = _terms.squared_error
+binary_crossentropy_term = _terms.binary_crossentropy_term
+categorical_crossentropy_term = _terms.categorical_crossentropy_term
+sigmoid_crossentropy_term = _terms.sigmoid_crossentropy_term
 
 MSE, BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY = range(3)
 
@@ -45,9 +52,8 @@ def mse(P, T, G):
     total = 0.0
     for j in range(n):
         for i in range(m):
-            d = np.float64(P[i, j]) - T[i, j]
-            total += d * d
-            G[i, j] = scale * d
+            loss, G[i, j] = squared_error(np.float64(P[i, j]), np.float64(T[i, j]), scale)
+            total += loss
     return total / (m * n)
 
 
@@ -60,10 +66,9 @@ def binary_crossentropy(P, T, G):
     total = 0.0
     for j in range(n):
         for i in range(m):
-            p = min(max(np.float64(P[i, j]), eps), 1.0 - eps)
-            t = np.float64(T[i, j])
-            total -= t * math.log(p) + (1.0 - t) * math.log(1.0 - p)
-            G[i, j] = scale * (p - t) / (p * (1.0 - p))
+            loss, G[i, j] = binary_crossentropy_term(np.float64(P[i, j]), np.float64(T[i, j]),
+                                                     eps, scale)
+            total += loss
     return total * scale
 
 
@@ -75,11 +80,9 @@ def categorical_crossentropy(P, T, G):
     total = 0.0
     for j in range(n):
         for i in range(m):
-            p = max(np.float64(P[i, j]), eps)
-            t = np.float64(T[i, j])
-            if t != 0.0:
-                total -= t * math.log(p)
-            G[i, j] = -t / (p * n)
+            loss, G[i, j] = categorical_crossentropy_term(np.float64(P[i, j]),
+                                                          np.float64(T[i, j]), eps, n)
+            total += loss
     return total / n
 
 
@@ -122,12 +125,9 @@ def sigmoid_binary_cross_entropy(Z, T, P, G):
     total = 0.0
     for j in range(n):
         for i in range(m):
-            z = np.float64(Z[i, j])
-            t = np.float64(T[i, j])
-            total += max(z, 0.0) - t * z + math.log1p(math.exp(-abs(z)))
-            p = sigmoid(z)
-            P[i, j] = p
-            G[i, j] = scale * (p - t)
+            loss, P[i, j], G[i, j] = sigmoid_crossentropy_term(
+                np.float64(Z[i, j]), np.float64(T[i, j]), scale)
+            total += loss
     return total * scale
 
 

@@ -6,6 +6,10 @@ A rule that calls another calls the twin compiled for the same target.
 Activations (kernels._activations, kernels.cuda._activations): each forward rule a = f(z)
 beside its derivative written from the output a (the formulas are in _activations).
 
+Losses (kernels._losses, kernels.cuda._losses): each element's loss term and its
+gradient, ``scale`` the factor of the gradient (1/(m n), or 2/(m n) for the squared
+error; the cross-entropy's 1/n enters as ``n``), probabilities clipped at ``eps``.
+
 The random stream (kernels._random, kernels.cuda._random): SplitMix64 on unsigned 64-bit
 integers wrapping modulo 2⁶⁴ (every operand a uint64: a uint64 mixed with a signed
 integer would become a float64 in Numba's typing).
@@ -65,6 +69,36 @@ def derivative_rule(code, a):
 
 
 ACTIVATION_RULES = (sigmoid, tanh, softplus, forward_rule, derivative_rule)
+
+
+def squared_error(p, t, scale):
+    """(d², scale · d) with d = p - t."""
+    d = p - t
+    return d * d, scale * d
+
+
+def binary_crossentropy_term(p, t, eps, scale):
+    """(-(t log p + (1 - t) log(1 - p)), scale (p - t) / (p (1 - p))), p clipped to
+    [eps, 1 - eps]."""
+    p = min(max(p, eps), 1.0 - eps)
+    loss = -(t * math.log(p) + (1.0 - t) * math.log(1.0 - p))
+    return loss, scale * (p - t) / (p * (1.0 - p))
+
+
+def categorical_crossentropy_term(p, t, eps, n):
+    """(-t log p, -t / (p n)), p clipped below at eps (no logarithm where t = 0)."""
+    p = max(p, eps)
+    return (-(t * math.log(p)) if t != 0.0 else 0.0), -t / (p * n)
+
+
+def sigmoid_crossentropy_term(z, t, scale):
+    """From the logit z: (max(z, 0) - t z + log1p(e^-|z|), p = sigmoid(z), scale (p - t))."""
+    p = sigmoid(z)
+    return max(z, 0.0) - t * z + math.log1p(math.exp(-abs(z))), p, scale * (p - t)
+
+
+LOSS_RULES = (sigmoid, squared_error, binary_crossentropy_term, categorical_crossentropy_term,
+              sigmoid_crossentropy_term)
 
 GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

@@ -7,8 +7,16 @@ import math
 import numpy as np
 
 from .._losses import BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY, MSE, argmax_match
+from .._rules import LOSS_RULES, compiled
 from . import _config as config
 from ._backend import cuda
+
+#: the elements' loss terms and gradients (kernels._rules), as device functions
+_terms = compiled(LOSS_RULES, cuda.jit(device=True))
+squared_error = _terms.squared_error
+binary_crossentropy_term = _terms.binary_crossentropy_term
+categorical_crossentropy_term = _terms.categorical_crossentropy_term
+sigmoid_crossentropy_term = _terms.sigmoid_crossentropy_term
 
 
 @cuda.jit
@@ -16,9 +24,8 @@ def _mse(P, T, G, acc, weight):
     i, j = cuda.grid(2)
     m, n = P.shape
     if i < m and j < n:
-        d = P[i, j] - T[i, j]
-        G[i, j] = 2.0 * d / (m * n)
-        cuda.atomic.add(acc, 0, weight * d * d / (m * n))
+        loss, G[i, j] = squared_error(P[i, j], T[i, j], 2.0 / (m * n))
+        cuda.atomic.add(acc, 0, weight * loss / (m * n))
 
 
 @cuda.jit
@@ -26,11 +33,8 @@ def _binary_crossentropy(P, T, G, acc, weight, eps):
     i, j = cuda.grid(2)
     m, n = P.shape
     if i < m and j < n:
-        p = min(max(P[i, j], eps), 1.0 - eps)
-        t = T[i, j]
-        G[i, j] = (p - t) / (p * (1.0 - p) * m * n)
-        cuda.atomic.add(acc, 0, -weight * (t * math.log(p) + (1.0 - t) * math.log(1.0 - p))
-                        / (m * n))
+        loss, G[i, j] = binary_crossentropy_term(P[i, j], T[i, j], eps, 1.0 / (m * n))
+        cuda.atomic.add(acc, 0, weight * loss / (m * n))
 
 
 @cuda.jit
@@ -38,11 +42,9 @@ def _categorical_crossentropy(P, T, G, acc, weight, eps):
     i, j = cuda.grid(2)
     m, n = P.shape
     if i < m and j < n:
-        p = max(P[i, j], eps)
-        t = T[i, j]
-        G[i, j] = -t / (p * n)
-        if t != 0.0:
-            cuda.atomic.add(acc, 0, -weight * t * math.log(p) / n)
+        loss, G[i, j] = categorical_crossentropy_term(P[i, j], T[i, j], eps, n)
+        if loss != 0.0:
+            cuda.atomic.add(acc, 0, weight * loss / n)
 
 
 @cuda.jit
@@ -76,17 +78,9 @@ def _sigmoid_binary_cross_entropy(Z, T, P, G, acc, weight):
     i, j = cuda.grid(2)
     m, n = Z.shape
     if i < m and j < n:
-        z = Z[i, j]
-        t = T[i, j]
-        cuda.atomic.add(acc, 0, weight * (max(z, 0.0) - t * z + math.log1p(math.exp(-abs(z))))
-                        / (m * n))
-        if z >= 0.0:
-            p = 1.0 / (1.0 + math.exp(-z))
-        else:
-            e = math.exp(z)
-            p = e / (1.0 + e)
-        P[i, j] = p
-        G[i, j] = (p - t) / (m * n)
+        loss, P[i, j], G[i, j] = sigmoid_crossentropy_term(Z[i, j], T[i, j],
+                                                                  1.0 / (m * n))
+        cuda.atomic.add(acc, 0, weight * loss / (m * n))
 
 
 _argmax_match = cuda.jit(device=True)(argmax_match.py_func)
