@@ -4,8 +4,9 @@ All parameters live in one vector ``params`` (each Dense layer's W, then b, then
 BatchNorm's γ and β); ``grads`` has the same layout; each layer's ``W``, ``b``, ``dW``,
 ``db`` (``gamma``, ``beta``, ``dgamma``, ``dbeta``) are views into them, and BatchNorm's
 running statistics views into ``stats``.
-Training runs each epoch as compiled chunks of steps (fastnn.kernels.contract.train_batches);
-this module validates input, owns the buffers and calls kernels. It holds no math.
+This module assembles the model, owns its buffers, infers and takes single steps;
+``fit`` checks its arguments into a record and runs the one fit loop (fastnn.fit_loop)
+on the engine of the model's device. It holds no math.
 """
 import math
 import numbers
@@ -322,7 +323,8 @@ class Sequential:
         restores the parameters and running statistics of the best epoch
         (``history.best_epoch``); the optimizer keeps its latest state.
 
-        An epoch runs as compiled chunks of about 0.2 s (fastnn.epochs): Ctrl-C stops
+        An epoch runs as compiled chunks of about 0.2 s (fastnn.fit_loop), on the CPU and
+        on the GPU alike: Ctrl-C stops
         training at the next step boundary with the model consistent (the partial epoch
         is recorded, ``history.interrupted`` is True; a second Ctrl-C interrupts at
         once), and ``verbose=1`` on a terminal shows a progress line during epochs longer
