@@ -19,16 +19,6 @@ def _on_device(model, cap, state=None):
     return contract.cuda().to_device(model.net, model._buffers(cap, state))
 
 
-def _pull(buf):
-    """copy_state(params, stats): the device's parameters and running statistics into
-    the host arrays given."""
-    def copy_state(params, stats):
-        buf.params.copy_to_host(params)
-        if stats.size:
-            buf.stats.copy_to_host(stats)
-    return copy_state
-
-
 class CudaEngine:
     """A fit on the GPU (fastnn.engines has the methods' contract): the parameters,
     gradients, optimizer state, running statistics and workspace live on the device for
@@ -47,7 +37,6 @@ class CudaEngine:
         if val is not None:
             self.val = (self.cuda.to_device(val[0]), self.cuda.to_device(val[1]))
             self.no_out = self.kernels.empty_rows(model.n_outputs, model.dtype)
-        self._pull = _pull(self.buf)
         self.perm = self.rule = None
         self.total, self.correct = 0.0, 0
 
@@ -80,10 +69,12 @@ class CudaEngine:
                                           self.eval_cap)
 
     def copy_state(self, params, stats):
-        self._pull(params, stats)
+        self.buf.params.copy_to_host(params)
+        if stats.size:
+            self.buf.stats.copy_to_host(stats)
 
     def sync(self):
-        self._pull(self.model.params, self.model.stats)
+        self.copy_state(self.model.params, self.model.stats)
         if self.config.optimizer.state.size:
             self.buf.state.copy_to_host(self.config.optimizer.state)
 

@@ -16,6 +16,7 @@ from fastnn.epochs import EpochRun, Interrupt, Progress, epoch_order
 from fastnn.fit_config import fit_config
 from fastnn.history import History
 
+
 def fit(model, X, y, options):
     """``model.fit(X, y, **options)`` (``options``: all of fit's keyword arguments): the
     arguments checked (on every process of a data-parallel fit, which must agree), the

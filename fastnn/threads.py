@@ -7,8 +7,8 @@ pools never run together: a network with a parallel plan (``net.plan.parallel``:
 widest layer has PARALLEL_WEIGHTS weights, or its largest product
 PARALLEL_PRODUCT multiply-adds at the batch size) splits its products across Numba's
 threads, one block per thread, each block one single-threaded BLAS call
-(kernels/_matmul.py, matmul_parallel), and ``one_pool`` holds BLAS at one thread while its
-kernels run, restoring it after. A serial plan's step is held at one BLAS thread too,
+(kernels/_matmul.py: matmul_parallel), and ``one_pool`` holds BLAS at one thread while
+its kernels run, restoring it after. A serial plan's step is held at one BLAS thread too,
 unless its largest product is big enough for BLAS's own threads to pay
 (BLAS_THREADS_WORK). A split plan (``net.plan.split``: a smaller network trained on large
 minibatches, kernels/_split.py) runs each part of a minibatch on a Numba thread, its
@@ -105,8 +105,8 @@ class _BlasHold:
     def __enter__(self):
         with self._lock:
             if self._holders == 0:
-                self._before = [(_thread_count_setter(pool), pool.get_num_threads())
-                                for pool in _blas_controllers()]
+                self._before = [(setter, pool.get_num_threads())
+                                for pool, setter in _blas_setters()]
                 for setter, _ in self._before:
                     setter(1)
             self._holders += 1
@@ -123,6 +123,18 @@ class _BlasHold:
 _blas_hold = _BlasHold()
 
 
+def _blas_setters():
+    """(controller, ``set(n)`` that works from any thread) of each BLAS library (found
+    once, as the controllers are)."""
+    global _setters
+    if _setters is None:
+        _setters = [(pool, _thread_count_setter(pool)) for pool in _blas_controllers()]
+    return _setters
+
+
+_setters = None
+
+
 def _thread_count_setter(pool):
     """``set(n)`` of a threadpoolctl controller's library that works from any thread:
     OpenBLAS's own function for its pthreads build, the controller's otherwise."""
@@ -135,8 +147,6 @@ def _thread_count_setter(pool):
     return pool.set_num_threads
 
 
-
-
 def set_num_threads(n):
     """Use ``n`` threads for the matrix products (every BLAS library loaded in the
     process, SciPy's included, which Numba's ``np.dot`` calls) and for Numba."""
@@ -144,8 +154,8 @@ def set_num_threads(n):
     n = check_positive_int(n, "n")
     _load_blas()
     _limits = threadpool_limits(limits=n, user_api="blas")
-    for pool in _blas_controllers():   # threadpoolctl sets OpenBLAS from one thread only
-        _thread_count_setter(pool)(n)
+    for _, setter in _blas_setters():   # threadpoolctl sets OpenBLAS from one thread only
+        setter(n)
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
 
 
@@ -178,8 +188,8 @@ class ThreadChooser:
     workers than cores) and a step that threads do not speed up runs on one.
 
     The work's partition into blocks and parts depends on the pool's size at launch,
-    not on the threads running it (kernels/_matmul.py, kernels/_split.py), so the choice never
-    changes a bit of the result. Each choice keeps an estimate of its time per step (the
+    not on the threads running it (kernels/_matmul.py, kernels/_split.py), so the choice
+    never changes a bit of the result. Each choice keeps an estimate of its time per step (the
     latest chunk of MEASURED_STEPS steps or more); the faster runs, and the other is
     tried again on a chunk a quarter as long after ``patience`` chunks (doubled each time
     it loses, quadrupled when it loses by SLOWDOWN), or at once when the faster one slows

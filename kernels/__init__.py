@@ -44,8 +44,9 @@ formula, shapes and the outputs it writes):
 Stability: the names in ``__all__`` keep their meaning and argument order within a
 minor version (0.x); a change comes in the next minor version, with a note in
 docs/kernels.md. Submodules and names not in ``__all__`` are internal and may change at any
-time; ``fastnn.kernels.contract`` lists what fastnn's own Python layer uses of them. ``fastnn.kernels.cuda`` has the numba.cuda twin of every name in ``__all__``, with
-the same arguments in the same order, on device arrays.
+time; ``fastnn.kernels.contract`` lists what fastnn's own Python layer uses of them.
+``fastnn.kernels.cuda`` has the numba.cuda twin of every name in ``__all__``, with the same
+arguments in the same order, on device arrays.
 """
 from ._activations import (ACTIVATIONS, activation_backward, activation_backward_bias,
                           activation_forward, bias_activation_forward, derivative_inplace,
