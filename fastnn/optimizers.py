@@ -1,13 +1,17 @@
-"""Optimizers as one family over the flat parameter vector (formulas in
-the rules of kernels/_optimizers.py). An optimizer keeps its state vectors and step count
-between ``fit`` calls on the same model, so training can be resumed. Its ``lr`` is a
-number or a schedule (fastnn.schedules), evaluated from the step count inside the
-compiled epoch; ``lr_scale`` (1 unless ReduceLROnPlateau lowered it) multiplies it."""
+"""Optimizers as one family over the flat parameter vector: a class per rule of the
+kernels' registry (``fastnn.kernels.optimizer_rules``, where each rule's formula is), made
+from its entry — its hyperparameters are the constructor's arguments, checked against
+their ranges. An optimizer keeps its state vectors and step count between ``fit`` calls
+on the same model, so training can be resumed. Its ``lr`` is a number or a schedule
+(fastnn.schedules), evaluated from the step count inside the compiled epoch; ``lr_scale``
+(1 unless ReduceLROnPlateau lowered it) multiplies it."""
+import inspect
+
 import numpy as np
 
 from fastnn.buffers import aligned_zeros
 from fastnn.kernels import contract as kernels
-from fastnn.kernels.contract import without_penalty
+from fastnn.kernels.contract import OPTIMIZER_RULES, without_penalty
 from fastnn.validation import check_in_range
 from fastnn.schedules import InverseTimeDecay, get_schedule
 
@@ -26,13 +30,33 @@ def check_clip(clip_norm, clip_value):
     return np.array(values, dtype=np.float64)
 
 
+def _checked(spec, value):
+    """``value`` of hyperparameter ``spec`` (a registry ``Hyperparameter``), checked."""
+    if spec.flag:
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{spec.name} must be a bool, got {type(value).__name__}")
+        return bool(value)
+    return check_in_range(value, spec.name, spec.low, spec.high, low_open=spec.low_open,
+                          high_open=spec.high_open)
+
+
 class Optimizer:
-    """Base class: ``code`` selects the kernel, ``hyperparameters`` packs its scalars."""
+    """Base class: ``code`` is the rule's place in the registry, ``rule`` its entry; the
+    hyperparameters are attributes of their own names."""
 
     code = None
+    rule = None
 
-    def __init__(self, lr, decay):
-        self.schedule = get_schedule(lr, decay)
+    def __init__(self, *args, **kwargs):
+        bound = self.__signature__.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        for spec in self.rule.hyperparameters:
+            setattr(self, spec.name,
+                    spec.default if spec.fixed else _checked(spec, values[spec.name]))
+        if self.rule.check is not None:
+            self.rule.check(self._hyper_config())
+        self.schedule = get_schedule(values.pop("lr"), values.pop("decay"))
         self.lr_scale = 1.0
         self.state = None
         self.steps = 0
@@ -47,9 +71,14 @@ class Optimizer:
     def decay(self):
         return self.schedule.decay if isinstance(self.schedule, InverseTimeDecay) else 0.0
 
+    def _hyper_config(self):
+        """The hyperparameters the constructor takes, by name."""
+        return {spec.name: getattr(self, spec.name) for spec in self.rule.hyperparameters
+                if not spec.fixed}
+
     def hyperparameters(self):
-        """(a, b, c, weight decay) as ``Update.hp`` reads them."""
-        raise NotImplementedError
+        """The float64 ``Update.hp`` of the rule: every hyperparameter in its order."""
+        return np.array([float(getattr(self, spec.name)) for spec in self.rule.hyperparameters])
 
     def update_rule(self, clip=None, parallel=False):
         """The ``Update`` the kernels apply: code, hyperparameters, schedule and clipping
@@ -108,117 +137,30 @@ class Optimizer:
         return f"{type(self).__name__}({args})"
 
 
-class SGD(Optimizer):
-    """Stochastic gradient descent, optionally with (Nesterov) momentum."""
-
-    code = kernels.SGD
-
-    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, decay=0.0):
-        super().__init__(lr, decay)
-        self.momentum = _check_rate(momentum, "momentum", upper=1.0, allow_zero=True)
-        if not isinstance(nesterov, (bool, np.bool_)):
-            raise TypeError(f"nesterov must be a bool, got {type(nesterov).__name__}")
-        if nesterov and self.momentum == 0.0:
-            raise ValueError("nesterov=True needs momentum > 0")
-        self.nesterov = bool(nesterov)
-
-    def _hyper_config(self):
-        return dict(momentum=self.momentum, nesterov=self.nesterov)
-
-    def hyperparameters(self):
-        return np.array([self.momentum, float(self.nesterov), 0.0, 0.0])
+def _optimizer_class(code, rule):
+    """The Optimizer subclass of registry entry ``rule``: its constructor takes lr (the
+    rule's default), the hyperparameters that are not fixed (their defaults) and decay."""
+    parameters = [inspect.Parameter("lr", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                    default=rule.lr)]
+    parameters += [inspect.Parameter(spec.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                     default=spec.default)
+                   for spec in rule.hyperparameters if not spec.fixed]
+    parameters.append(inspect.Parameter("decay", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                        default=0.0))
+    return type(rule.title, (Optimizer,), {
+        "__doc__": rule.doc, "__module__": __name__, "__qualname__": rule.title,
+        "code": code, "rule": rule, "__signature__": inspect.Signature(parameters)})
 
 
-class Adagrad(Optimizer):
-    """Adagrad: per-parameter rates from the sum of squared gradients."""
-
-    code = kernels.ADAGRAD
-
-    def __init__(self, lr=0.01, eps=1e-7, decay=0.0):
-        super().__init__(lr, decay)
-        self.eps = _check_rate(eps, "eps")
-
-    def _hyper_config(self):
-        return dict(eps=self.eps)
-
-    def hyperparameters(self):
-        return np.array([self.eps, 0.0, 0.0, 0.0])
-
-
-class RMSprop(Optimizer):
-    """RMSprop: rates from a moving average of squared gradients."""
-
-    code = kernels.RMSPROP
-
-    def __init__(self, lr=0.001, rho=0.9, eps=1e-7, decay=0.0):
-        super().__init__(lr, decay)
-        self.rho = _check_rate(rho, "rho", upper=1.0, allow_zero=True)
-        self.eps = _check_rate(eps, "eps")
-
-    def _hyper_config(self):
-        return dict(rho=self.rho, eps=self.eps)
-
-    def hyperparameters(self):
-        return np.array([self.rho, self.eps, 0.0, 0.0])
-
-
-class Adam(Optimizer):
-    """Adam with bias-corrected first and second moments."""
-
-    code = kernels.ADAM
-
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, decay=0.0):
-        super().__init__(lr, decay)
-        self.beta1 = _check_rate(beta1, "beta1", upper=1.0, allow_zero=True)
-        self.beta2 = _check_rate(beta2, "beta2", upper=1.0, allow_zero=True)
-        self.eps = _check_rate(eps, "eps")
-        self.weight_decay = 0.0
-
-    def _hyper_config(self):
-        config = dict(beta1=self.beta1, beta2=self.beta2, eps=self.eps)
-        if self.code != kernels.ADAM:
-            config["weight_decay"] = self.weight_decay
-        return config
-
-    def hyperparameters(self):
-        return np.array([self.beta1, self.beta2, self.eps, self.weight_decay])
-
-
-class AdamW(Adam):
-    """Adam with decoupled weight decay (PyTorch ``AdamW``): each update first shrinks
-    the weights, w ← (1 − lr·weight_decay)·w, then takes Adam's step. The decay applies
-    to Dense weights only (not biases, not BatchNorm's γ and β)."""
-
-    code = kernels.ADAMW
-
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01,
-                 decay=0.0):
-        super().__init__(lr, beta1, beta2, eps, decay)
-        self.weight_decay = _check_rate(weight_decay, "weight_decay", allow_zero=True)
-
-
-class Lamb(Adam):
-    """LAMB (You et al. 2019): the Adam direction plus weight decay (Dense weights only),
-    r = m̂/(√v̂ + eps) + weight_decay·w, applied per parameter tensor with the trust ratio
-    ‖w‖/‖r‖ (1 where either norm is 0): w ← w − lr·‖w‖/‖r‖·r."""
-
-    code = kernels.LAMB
-
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-6, weight_decay=0.01,
-                 decay=0.0):
-        super().__init__(lr, beta1, beta2, eps, decay)
-        self.weight_decay = _check_rate(weight_decay, "weight_decay", allow_zero=True)
-
-
-#: name -> class, for ``fit(optimizer="adam")`` and the CLI.
-OPTIMIZERS = {"sgd": SGD, "adagrad": Adagrad, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW,
-              "lamb": Lamb}
+#: name -> class, for ``fit(optimizer="adam")`` and the CLI: one per registry entry
+OPTIMIZERS = {rule.name: _optimizer_class(code, rule) for code, rule in enumerate(OPTIMIZER_RULES)}
+globals().update({cls.__name__: cls for cls in OPTIMIZERS.values()})
 
 
 def get_optimizer(optimizer):
     """An Optimizer from an instance or a name (with default hyperparameters)."""
     if optimizer is None:
-        return Adam()
+        return OPTIMIZERS["adam"]()
     if isinstance(optimizer, Optimizer):
         return optimizer
     if isinstance(optimizer, str):

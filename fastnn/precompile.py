@@ -17,6 +17,8 @@ import time
 
 import numpy as np
 
+from fastnn.kernels.contract import KERNEL_OF, OPTIMIZER_RULES
+
 #: loss name -> the output activation it is used with
 LOSSES = {"mse": None, "categorical_crossentropy": "softmax", "binary_crossentropy": "sigmoid"}
 #: remedies -> (BatchNorm, dropout rate)
@@ -26,8 +28,9 @@ REMEDIES = {"plain": (False, 0.0), "BatchNorm": (True, 0.0), "Dropout": (False, 
 #: serial (small products), parallel (a widest layer of 2^15 weights), split (a small
 #: network on minibatches with 2^19 multiply-adds)
 PLANS = {"serial": ((8,), 16), "parallel": ((256, 128), 16), "split": ((128, 128), 32)}
-#: the optimizers whose update rules differ (AdamW shares Adam's)
-OPTIMIZERS = ("SGD", "Adagrad", "RMSprop", "Adam", "Lamb")
+#: the optimizers whose update passes differ (AdamW runs Adam's): one of each is compiled
+OPTIMIZERS = tuple(rule.title for code, rule in enumerate(OPTIMIZER_RULES)
+                   if KERNEL_OF[code] == code)
 INPUTS, CLASSES, ROWS = 4, 3, 96
 
 

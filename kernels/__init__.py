@@ -30,7 +30,8 @@ formula, shapes and the outputs it writes):
                 loss_value_and_grad, count_correct      (value returned, gradient written)
     optimizers  sgd_update, adagrad_update, rmsprop_update, adam_update, lamb_update,
                 optimizer_update (any rule through an ``Update``), add_penalty_grad,
-                grad_norm, clip_factor, learning_rate, STATE_VECTORS
+                grad_norm, clip_factor, learning_rate, STATE_VECTORS; every rule's
+                formula in ``fastnn.kernels.optimizer_rules`` (the registry)
     remedies    batchnorm_forward, batchnorm_backward, batchnorm_inference,
                 batch_moments, update_running, dropout_forward, dropout_backward,
                 dropout_activation_backward, keep_mask, stream

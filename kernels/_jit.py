@@ -174,6 +174,16 @@ def _entry_twin(dispatcher):
     return numba.njit(cache=True, **options)(twin)
 
 
+def specialized(template, name, **names):
+    """A copy of function ``template`` named ``name`` (its own cache files) whose globals
+    add ``names``: constants the copy compiles with (a plan, the rule it applies)."""
+    copy = types.FunctionType(template.__code__, {**template.__globals__, **names},
+                              template.__name__, template.__defaults__, template.__closure__)
+    copy.__qualname__ = name
+    copy.__module__, copy.__doc__ = template.__module__, template.__doc__
+    return copy
+
+
 #: every kernel: without Numba's runtime (see the module docstring)
 _NO_RUNTIME = {"_nrt": False}
 #: internal kernels and overloads: no wrappers, link-only code

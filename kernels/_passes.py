@@ -21,14 +21,13 @@ minibatch's inputs from the workspace (A_0, where ``gather_batch`` puts them) an
 the outputs and gradients where kernels._network's ``forward`` and ``backward`` do.
 """
 import functools
-import types
 import zlib
 from collections import namedtuple
 
 import numpy as np
 from numba import typeof
 
-from ._jit import internal_overload, kernel
+from ._jit import internal_overload, kernel, specialized
 from ._layout import Network
 from ._network import backward, forward, output_gradient, output_view, target_view
 from ._optimizers import Update, optimizer_update
@@ -131,12 +130,8 @@ def _update_pass(head, seg, params, grads, state, step):
 def update_pass(plan):
     """The entry kernel ``_update_pass`` for updates of plan ``plan``: a copy of the
     function with PLAN in its globals and a name of its own (its own cache files)."""
-    template = _update_pass
-    copy = types.FunctionType(template.__code__, {**template.__globals__, "PLAN": plan},
-                                template.__name__)
-    copy.__qualname__ = f"update_pass__{type(plan).__name__}"
-    copy.__module__, copy.__doc__ = template.__module__, template.__doc__
-    return kernel(copy, entry=True)
+    return kernel(specialized(_update_pass, f"update_pass__{type(plan).__name__}", PLAN=plan),
+                  entry=True)
 
 
 @kernel

@@ -10,6 +10,9 @@ Losses (kernels._losses, kernels.cuda._losses): each element's loss term and its
 gradient, ``scale`` the factor of the gradient (1/(m n), or 2/(m n) for the squared
 error; the cross-entropy's 1/n enters as ``n``), probabilities clipped at ``eps``.
 
+Optimizer rules (kernels.optimizer_rules) are compiled the same way, by
+``compile_functions``, by kernels._optimizers and kernels.cuda._optimizers.
+
 The random stream (kernels._random, kernels.cuda._random): SplitMix64 on unsigned 64-bit
 integers wrapping modulo 2⁶⁴ (every operand a uint64: a uint64 mixed with a signed
 integer would become a float64 in Numba's typing).
@@ -131,15 +134,34 @@ def drop_threshold(rate):
 RANDOM_RULES = (mix64, stream, bits, drop_threshold)
 
 
-def compiled(rules, decorate):
-    """The ``rules`` compiled by ``decorate`` (a decorator: Numba's njit, cuda.jit(device=
-    True)), as a namespace by name. Each is a copy of the rule whose globals are this
-    module's with the rules replaced by their compiled copies, so that a rule's calls
-    reach the same target's twins."""
-    namespace = dict(globals())
-    for rule in rules:
-        copy = types.FunctionType(rule.__code__, namespace, rule.__name__, rule.__defaults__,
-                                  rule.__closure__)
-        copy.__qualname__, copy.__doc__ = rule.__qualname__, rule.__doc__
-        namespace[rule.__name__] = decorate(copy)
-    return types.SimpleNamespace(**{rule.__name__: namespace[rule.__name__] for rule in rules})
+def compile_functions(functions, decorate, bindings=None):
+    """{function: compiled copy} of ``functions`` and, transitively, of every plain Python
+    function they call by a global name, compiled by ``decorate`` (a decorator: Numba's
+    njit, cuda.jit(device=True)). Each copy has its module's globals with those names
+    bound to their compiled copies — so a rule's calls reach the same target's twins —
+    and with ``bindings`` (name -> object: a target's own primitive) on top."""
+    namespaces, twins, pending = {}, {}, list(functions)
+    while pending:
+        fn = pending.pop()
+        if fn in twins:
+            continue
+        namespace = namespaces.setdefault(id(fn.__globals__), dict(fn.__globals__))
+        copy = types.FunctionType(fn.__code__, namespace, fn.__name__, fn.__defaults__,
+                                  fn.__closure__)
+        copy.__qualname__, copy.__doc__ = fn.__qualname__, fn.__doc__
+        copy.__module__ = fn.__module__
+        twins[fn] = decorate(copy)
+        pending += [fn.__globals__[name] for name in fn.__code__.co_names
+                    if isinstance(fn.__globals__.get(name), types.FunctionType)]
+    for namespace in namespaces.values():
+        for name, value in namespace.items():
+            if isinstance(value, types.FunctionType) and value in twins:
+                namespace[name] = twins[value]
+        namespace.update({k: v for k, v in (bindings or {}).items() if k in namespace})
+    return twins
+
+
+def compiled(rules, decorate, bindings=None):
+    """The ``rules`` compiled by ``compile_functions``, as a namespace by name."""
+    twins = compile_functions(rules, decorate, bindings)
+    return types.SimpleNamespace(**{rule.__name__: twins[rule] for rule in rules})

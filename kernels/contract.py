@@ -20,6 +20,8 @@ Network tables
 
 Updates
     make_update(code, hp, schedule, clip, parallel=False)    an ``Update`` record
+    OPTIMIZER_RULES           the registry (kernels.optimizer_rules): a rule per code
+    KERNEL_OF                 code -> the code whose compiled pass it runs (AdamW: Adam)
     SGD, ADAGRAD, RMSPROP, ADAM, ADAMW, LAMB, STATE_VECTORS, NO_CLIP
                               optimizer codes, state vectors per code, "no clipping"
     optimizer_update(upd, seg, params, grads, state, step)   one update, any rule
@@ -62,12 +64,13 @@ from ._losses import LOSSES
 from ._matmul import matmul_blas
 from ._network import (Buffers, beta_view, bias_view, gamma_view, is_fused, running_mean_view,
                        running_var_view, weight_view, workspace_size)
-from ._optimizers import (ADAGRAD, ADAM, ADAMW, LAMB, NO_CLIP, RMSPROP, SGD, STATE_VECTORS,
+from ._optimizers import (ADAGRAD, ADAM, ADAMW, KERNEL_OF, LAMB, NO_CLIP, RMSPROP, SGD, STATE_VECTORS,
                           add_penalty_grad, make_update, optimizer_update)
 from ._passes import forward_pass
 from ._scan import count_nonfinite, scan_blocks, total_nonfinite
 from ._schedules import COSINE, EXPONENTIAL, INVERSE_TIME, STEP, learning_rate
 from ._training import batch_loss_and_grad, infer_batches, train_batches
+from .optimizer_rules import RULES as OPTIMIZER_RULES
 
 
 def cuda():
@@ -86,7 +89,7 @@ __all__ = [
     "weight_view", "bias_view", "gamma_view", "beta_view", "running_mean_view",
     "running_var_view", "ACTIVATIONS", "LOSSES", "PARALLEL_WEIGHTS", "PARALLEL_PRODUCT",
     "SPLIT_PRODUCT",
-    "make_update", "SGD", "ADAGRAD", "RMSPROP", "ADAM", "ADAMW", "LAMB", "STATE_VECTORS",
+    "make_update", "OPTIMIZER_RULES", "KERNEL_OF", "SGD", "ADAGRAD", "RMSPROP", "ADAM", "ADAMW", "LAMB", "STATE_VECTORS",
     "NO_CLIP", "optimizer_update", "add_penalty_grad", "STEP", "EXPONENTIAL", "INVERSE_TIME",
     "COSINE", "learning_rate",
     "train_batches", "infer_batches", "batch_loss_and_grad", "Reducer", "train_shard_batches",

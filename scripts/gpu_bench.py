@@ -13,7 +13,7 @@ device's copy bandwidth; the 784-256-128-10 step no slower than PyTorch eager.
 ``--check-only`` runs step 1 alone; it also runs on the simulator with tiny shapes:
 ``NUMBA_ENABLE_CUDASIM=1 python scripts/gpu_bench.py --check-only --check-size 9 7``.
 The check covers the dropout masks (bit for bit against the CPU), BatchNorm, the
-schedules and all six optimizers with clipping; the step timings include a variant with
+schedules and every optimizer with clipping; the step timings include a variant with
 BatchNorm, dropout and global-norm clipping on.
 """
 import argparse
@@ -33,6 +33,7 @@ from fastnn.kernels import cuda as gpu
 from fastnn.kernels.cuda._backend import cuda, require_cuda
 from fastnn.kernels import Buffers
 from fastnn.kernels._layout import Segments, make_network
+from fastnn.kernels.optimizer_rules import RULES
 
 
 def timed(fn, repeat=20, warmup=3):
@@ -168,7 +169,7 @@ def check_layers(rng, err, worst, n, batch):
 
 
 def check_optimizers(rng, err, size=1000):
-    """All six optimizers by ``optimizer_update``, with a schedule, both clippings and
+    """Every optimizer by ``optimizer_update``, with a schedule, both clippings and
     weight decay, three steps, against the float64 CPU kernels."""
     p = rng.standard_normal(size).astype(np.float32)
     g = rng.standard_normal(size).astype(np.float32)
@@ -177,9 +178,8 @@ def check_optimizers(rng, err, size=1000):
                    np.array([1.0, 0.0]))
     seg_d = gpu.device_segments(seg)
     schedule = np.array([cpu_sched.COSINE, 1e-3, 10, 1, 1e-5, 1.0])
-    hps = {"sgd": [0.9, 1.0, 0, 0], "adagrad": [1e-7, 0, 0, 0], "rmsprop": [0.9, 1e-7, 0, 0],
-           "adam": [0.9, 0.999, 1e-7, 0], "adamw": [0.9, 0.999, 1e-7, 0.1],
-           "lamb": [0.9, 0.999, 1e-6, 0.1]}
+    hps = {rule.name: [float(h.default) for h in rule.hyperparameters] for rule in RULES}
+    hps["sgd"] = [0.9, 1.0]    # Nesterov momentum
     for name, code in cpu_opt.OPTIMIZERS.items():
         for clip in ([np.inf, np.inf], [5.0, np.inf], [np.inf, 0.5]):
             upd = cpu_opt.make_update(code, np.array(hps[name], np.float64), schedule,

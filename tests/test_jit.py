@@ -13,6 +13,7 @@ from numba import njit
 
 from fastnn.kernels import _jit
 from fastnn.kernels._matmul import matmul
+from fastnn.kernels.optimizer_rules import RULES
 
 TRAIN = textwrap.dedent("""
     import importlib, json
@@ -94,10 +95,11 @@ def test_a_warm_process_compiles_nothing(cold_and_warm):
 
 #: kernels of kinds the plain regressor (Dense, ReLU, MSE, Adam) does not use
 OTHER_KINDS = {"batchnorm_forward", "batchnorm_backward", "batchnorm_inference", "update_running",
-               "dropout_forward", "dropout_activation_backward", "_sgd_pass", "_sgd_segment",
-               "_scaled_pass", "_scaled_segment", "lamb_update", "_segment_blocks", "clip_factor", "grad_norm", "binary_crossentropy",
-               "categorical_crossentropy", "softmax_cross_entropy", "sigmoid_binary_cross_entropy",
-               "correct_binary", "correct_categorical"}
+               "dropout_forward", "dropout_activation_backward", "lamb_update", "_segment_blocks",
+               "clip_factor", "grad_norm", "binary_crossentropy", "categorical_crossentropy",
+               "softmax_cross_entropy", "sigmoid_binary_cross_entropy", "correct_binary",
+               "correct_categorical"} | {f"{rule.name}_segment" for rule in RULES
+                                         if rule.name not in ("adam", "adamw")}
 
 
 def test_a_model_compiles_the_kernels_of_its_plan_only(cold_and_warm):
@@ -106,12 +108,12 @@ def test_a_model_compiles_the_kernels_of_its_plan_only(cold_and_warm):
     then compiles those of its own kinds."""
     cold = cold_and_warm[0]
     plain, later = set(cold["plain"]), set(cold["compiled"][len(cold["plain"]):])
-    assert {"_train_batches", "_infer_batches", "mse", "_adam_pass", "_adam_segment"} <= plain
+    assert {"_train_batches", "_infer_batches", "mse", "rule_pass", "adam_segment"} <= plain
     assert plain & OTHER_KINDS == set()
     assert {"batchnorm_forward", "batchnorm_backward", "batchnorm_inference", "dropout_forward",
             "dropout_activation_backward", "sigmoid_binary_cross_entropy", "correct_binary",
             "clip_factor", "_train_batches"} <= later
-    assert later & {"lamb_update", "_sgd_pass", "softmax_cross_entropy", "mse"} == set()
+    assert later & {"lamb_update", "sgd_segment", "softmax_cross_entropy", "mse"} == set()
 
 
 def test_internal_kernels_are_link_only_and_return_no_array(cold_and_warm):

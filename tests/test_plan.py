@@ -10,7 +10,7 @@ from numba._dispatcher import compute_fingerprint
 
 from fastnn.kernels._jit import kernel
 from fastnn.kernels._layout import PARALLEL_WEIGHTS, make_network
-from fastnn.kernels._optimizers import ADAM, ADAMW, LAMB, SGD, make_update
+from fastnn.kernels._optimizers import ADAM, ADAMW, LAMB, OPTIMIZERS, SGD, make_update
 from fastnn.kernels._plan import Plan, by_plan, plan_choices
 
 
@@ -122,10 +122,15 @@ def test_a_network_plan_records_its_kinds():
 def test_an_update_plan_records_its_rule_and_clipping():
     hp, schedule = np.zeros(4), np.array([0.0, 1e-3, 0, 0, 0, 1.0])
     no_clip, clip = np.array([np.inf, np.inf]), np.array([1.0, np.inf])
-    assert make_update(SGD, hp, schedule, no_clip).plan == Plan(rule=SGD, clip_norm=False,
-                                                                parallel=False)
+    assert make_update(SGD, hp[:2], schedule, no_clip, True).plan == Plan(
+        rule=SGD, clip_norm=False, parallel=True)
+    # a layerwise rule (a trust ratio per tensor) runs on one thread
     assert make_update(LAMB, hp, schedule, clip, True).plan == Plan(rule=LAMB, clip_norm=True,
-                                                                    parallel=True)
+                                                                    parallel=False)
     adamw = make_update(ADAMW, hp, schedule, np.array([np.inf, 0.5]))
     assert adamw.plan == Plan(rule=ADAM, clip_norm=False, parallel=False)
     assert adamw.code == ADAMW
+    with pytest.raises(ValueError, match="sgd takes 2 hyperparameters"):
+        make_update(SGD, hp, schedule, no_clip)
+    with pytest.raises(ValueError, match="unknown optimizer code"):
+        make_update(len(OPTIMIZERS), hp, schedule, no_clip)

@@ -12,7 +12,7 @@ pair (a model's ``layout.net`` and ``layout.buffers(...)``):
                 acc[:net.acc_size]     BatchNorm's per-feature sums, as on the CPU
                 acc[SUMS], [SUMS + 1]  the loss sum and (as int64 bits) the correct count
                                        that train_batches and infer_batches accumulate
-                acc[SCRATCH:]          the update's scratch (clip norm, LAMB's ratios)
+                acc[SCRATCH:]          the update's scratch (clip norm, trust ratios)
 
     with SUMS = net.acc_size and SCRATCH = SUMS + 2 (``sums_view``, ``scratch_view``).
 

@@ -311,11 +311,11 @@ def _vectors(rng, dtype, rows):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name,hp,schedule,clip", [
-    ("sgd", [0.0, 0.0, 0.0, 0.0], [cpu_sched.INVERSE_TIME, 0.1, 0.5, 0, 0, 1], [0.5, math.inf]),
-    ("sgd", [0.9, 1.0, 0.0, 0.0], [cpu_sched.STEP, 0.1, 2, 0.5, 0, 1], [math.inf, 0.3]),
-    ("sgd", [0.9, 0.0, 0.0, 0.0], [cpu_sched.EXPONENTIAL, 0.1, 0.9, 0, 0, 1], [2.0, 0.5]),
-    ("adagrad", [1e-7, 0.0, 0.0, 0.0], [cpu_sched.COSINE, 0.1, 5, 1, 0.01, 1], [0.5, math.inf]),
-    ("rmsprop", [0.9, 1e-7, 0.0, 0.0], [cpu_sched.INVERSE_TIME, 0.01, 0, 0, 0, 0.5],
+    ("sgd", [0.0, 0.0], [cpu_sched.INVERSE_TIME, 0.1, 0.5, 0, 0, 1], [0.5, math.inf]),
+    ("sgd", [0.9, 1.0], [cpu_sched.STEP, 0.1, 2, 0.5, 0, 1], [math.inf, 0.3]),
+    ("sgd", [0.9, 0.0], [cpu_sched.EXPONENTIAL, 0.1, 0.9, 0, 0, 1], [2.0, 0.5]),
+    ("adagrad", [1e-7], [cpu_sched.COSINE, 0.1, 5, 1, 0.01, 1], [0.5, math.inf]),
+    ("rmsprop", [0.9, 1e-7], [cpu_sched.INVERSE_TIME, 0.01, 0, 0, 0, 0.5],
      [math.inf, math.inf]),
     ("adam", [0.9, 0.999, 1e-8, 0.0], [cpu_sched.COSINE, 0.01, 6, 2, 0.0, 1], [0.5, 0.2]),
     ("adamw", [0.9, 0.999, 1e-8, 0.1], [cpu_sched.COSINE, 0.01, 6, 1, 0.001, 1], [1.0, math.inf]),
