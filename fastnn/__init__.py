@@ -8,7 +8,7 @@ from fastnn.callbacks import Callback, Checkpoint, ReduceLROnPlateau
 from fastnn.layers import Activation, BatchNorm, Dense, Dropout
 from fastnn.model import Sequential
 from fastnn.onnx_export import to_onnx
-from fastnn.optimizers import SGD, Adagrad, Adam, AdamW, Lamb, Optimizer, RMSprop
+from fastnn.optimizers import SGD, Adagrad, Adam, AdamW, Lamb, Lion, Optimizer, RMSprop
 from fastnn.loading import load
 from fastnn.schedules import CosineDecay, ExponentialDecay, InverseTimeDecay, StepDecay
 from fastnn.threads import get_num_threads, set_num_threads
@@ -41,5 +41,5 @@ def __getattr__(name):
 __all__ = ["__version__", "MLPClassifier", "MLPRegressor",
            "Activation", "Adagrad", "Adam", "AdamW", "BatchNorm", "Callback", "Checkpoint",
            "CosineDecay", "Dense", "Dropout", "ExponentialDecay", "InverseTimeDecay", "Lamb",
-           "Optimizer", "RMSprop", "ReduceLROnPlateau", "SGD", "Sequential", "StepDecay",
+           "Lion", "Optimizer", "RMSprop", "ReduceLROnPlateau", "SGD", "Sequential", "StepDecay",
            "compile", "get_num_threads", "load", "set_num_threads", "to_onnx"]

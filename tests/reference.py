@@ -142,6 +142,11 @@ def optimizer_steps(name, p, grads, hp, segments, steps0=0, clip_norm=None, clip
             s2 = b2 * s2 + (1 - b2) * g * g
             mhat, vhat = s1 / (1 - b1 ** (t + 1)), s2 / (1 - b2 ** (t + 1))
             p -= lr_t * mhat / (np.sqrt(vhat) + hp["eps"])
+        elif name == "lion":
+            b1, b2 = hp["beta1"], hp["beta2"]
+            p *= 1 - lr_t * wd * decays                       # decoupled decay first
+            p -= lr_t * np.sign(b1 * s1 + (1 - b1) * g)
+            s1 = b2 * s1 + (1 - b2) * g
         elif name == "lamb":
             b1, b2 = hp["beta1"], hp["beta2"]
             s1 = b1 * s1 + (1 - b1) * g

@@ -51,6 +51,8 @@ OPTIMIZERS = [
     ("adam", dict(beta1=0.9, beta2=0.999, eps=1e-8), [0.9, 0.999, 1e-8, 0.0]),
     ("adamw", dict(beta1=0.5, beta2=0.9, eps=1e-8, weight_decay=0.1), [0.5, 0.9, 1e-8, 0.1]),
     ("lamb", dict(beta1=0.9, beta2=0.999, eps=1e-6, weight_decay=0.01), [0.9, 0.999, 1e-6, 0.01]),
+    ("lion", dict(beta1=0.9, beta2=0.99, weight_decay=0.0), [0.9, 0.99, 0.0]),
+    ("lion", dict(beta1=0.8, beta2=0.9, weight_decay=0.5), [0.8, 0.9, 0.5]),
 ]
 CODES = opt.OPTIMIZERS
 

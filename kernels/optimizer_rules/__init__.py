@@ -5,11 +5,12 @@ these and one line here; the CPU passes, the CUDA kernels and the Python class
 from .adagrad import ADAGRAD, RMSPROP
 from .adam import ADAM, ADAMW, HELPERS as _ADAM_HELPERS
 from .lamb import LAMB
+from .lion import LION
 from .rule import SHARED, Hyperparameter, Rule
 from .sgd import SGD
 
 #: every rule, by code
-RULES = (SGD, ADAGRAD, RMSPROP, ADAM, ADAMW, LAMB)
+RULES = (SGD, ADAGRAD, RMSPROP, ADAM, ADAMW, LAMB, LION)
 
 #: scalar functions the rules call besides their own (compiled with them)
 HELPERS = SHARED + _ADAM_HELPERS

@@ -321,7 +321,8 @@ def _vectors(rng, dtype, rows):
     ("adamw", [0.9, 0.999, 1e-8, 0.1], [cpu_sched.COSINE, 0.01, 6, 1, 0.001, 1], [1.0, math.inf]),
     ("lamb", [0.9, 0.999, 1e-6, 0.1], [cpu_sched.STEP, 0.01, 2, 0.5, 0, 1], [math.inf, 0.3]),
     ("lamb", [0.9, 0.999, 1e-6, 0.0], [cpu_sched.INVERSE_TIME, 0.01, 0.1, 0, 0, 1],
-     [0.5, math.inf])])
+     [0.5, math.inf]),
+    ("lion", [0.9, 0.99, 0.1], [cpu_sched.COSINE, 0.01, 6, 1, 0.001, 1], [1.0, 0.3])])
 def test_optimizer_update(rng, name, hp, schedule, clip, dtype):
     """Three updates by an Update rule (schedule and clipping evaluated on the device)."""
     code = cpu_opt.OPTIMIZERS[name]
