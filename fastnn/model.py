@@ -256,14 +256,40 @@ class Sequential:
         Training mode: BatchNorm normalizes with the batch's statistics (its running
         statistics are left unchanged) and Dropout drops with the stream of update number
         ``step`` + 1 (``fit`` at step t draws the same mask for the same batch)."""
+        return self._full_batch(X, y, _check_step(step))()
+
+    def objective(self, X, y):
+        """The training objective on all of (X, y) as one minibatch, as a function of the
+        parameters, for full-batch optimizers (L-BFGS): ``f(params)`` copies ``params``
+        into the model and returns ``loss_and_grad``'s loss and a float64 copy of the
+        gradient; ``f.outputs()`` is then the network's outputs (n × n_outputs, the
+        probabilities of a classifier), a view valid until the model computes again.
+        X and y are checked and converted once; each call is one compiled pass."""
+        evaluate = self._full_batch(X, y, 0)
+
+        def f(params):
+            np.copyto(self.params, params, casting="same_kind")
+            loss = evaluate()
+            return loss, self.grads.astype(np.float64)
+        f.outputs = evaluate.outputs
+        return f
+
+    def _full_batch(self, X, y, step):
+        """A function evaluating the objective on (X, y) at the current parameters (its
+        ``outputs()``: the outputs it left in the workspace, A_L)."""
         X, T = self._xy(X, y)
-        step = _check_step(step)
-        self._check_batch_statistics(X.shape[0], X.shape[0], "X")
-        buf = self._buffers(X.shape[0])
-        net = planned_for(self.net, X.shape[0])
-        with one_pool(net, X.shape[0]), announcing():
-            loss = contract.batch_loss_and_grad(X, T, net, buf, step)
-        return loss + add_penalty_grad(self.params, self.grads, self.net.seg)
+        n, m = X.shape[0], self.n_outputs
+        self._check_batch_statistics(n, n, "X")
+        net = planned_for(self.net, n)
+        start = int(net.a_unit[-1]) * n     # A_L: m × n, column-major
+
+        def evaluate():
+            buf = self._buffers(n)
+            with one_pool(net, n), announcing():
+                loss = contract.batch_loss_and_grad(X, T, net, buf, step)
+            return loss + add_penalty_grad(self.params, self.grads, self.net.seg)
+        evaluate.outputs = lambda: self._ws[start:start + m * n].reshape(n, m)
+        return evaluate
 
     def loss(self, X, y, *, training=False, step=0):
         """The objective on (X, y): mean loss plus the penalty. ``training=False``: in

@@ -5,8 +5,8 @@
     make_pipeline(StandardScaler(), MLPClassifier(random_state=0)).fit(X, y)
 
 Same parameters (names, defaults, validation), fitted attributes, methods and
-convergence rules as scikit-learn's (solvers "adam" and "sgd"; "lbfgs" raises
-NotImplementedError), plus fastnn's ``dtype``, ``dropout`` (before every Dense but the
+convergence rules as scikit-learn's (solvers "adam", "sgd" and "lbfgs": SciPy's L-BFGS-B
+on the full-batch objective, one compiled pass per evaluation), plus fastnn's ``dtype``, ``dropout`` (before every Dense but the
 first) and ``batch_norm`` (after every hidden Dense, before its activation). The weights
 start as scikit-learn's do (Glorot uniform from ``random_state``, biases too). fastnn's
 losses average over outputs where scikit-learn's gradients sum over them, so each
@@ -35,14 +35,18 @@ import warnings
 from itertools import pairwise
 
 import numpy as np
+import scipy.optimize
 import scipy.sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPRegressor as _SklearnMLPRegressor
+from sklearn.neural_network._base import LOSS_FUNCTIONS as _LOSS_FUNCTIONS
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
+from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
+from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
@@ -54,6 +58,7 @@ from fastnn.layers import Activation, BatchNorm, Dense, Dropout
 from fastnn.loading import model_from_arrays
 from fastnn.model import Sequential
 from fastnn.optimizers import SGD, Adam
+from fastnn.threads import single_threaded_blas
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 #: scikit-learn's activation names -> fastnn's
@@ -90,10 +95,9 @@ class _MLP(BaseEstimator):
         return True
 
     def _fit(self, X, y, incremental):
-        if self.solver == "lbfgs":
-            raise NotImplementedError(
-                "solver='lbfgs' is not implemented by fastnn; use solver='adam' (the "
-                "default) or 'sgd', or sklearn.neural_network for L-BFGS")
+        if self.solver == "lbfgs" and (self.dropout or self.batch_norm):
+            raise ValueError("dropout and batch_norm need a stochastic solver ('adam' or "
+                             "'sgd'); solver='lbfgs' minimizes the full-batch loss")
         hidden = list(self.hidden_layer_sizes) if hasattr(self.hidden_layer_sizes, "__iter__") \
             else [self.hidden_layer_sizes]
         if np.any(np.array(hidden) <= 0):
@@ -127,6 +131,8 @@ class _MLP(BaseEstimator):
                              f"{self.n_outputs_}")
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
+        if self.solver == "lbfgs":
+            return self._fit_lbfgs(X, y, units, initial if first_pass else None, rng)
         X_val = y_val = None
         if self.early_stopping:
             stratify = y if isinstance(self, ClassifierMixin) and y.shape[1] == 1 else None
@@ -158,6 +164,45 @@ class _MLP(BaseEstimator):
         self._train(model, X, T, X_val, y_val, batch_size, incremental, rng)
         return self
 
+    def _fit_lbfgs(self, X, y, units, initial, rng):
+        """scikit-learn's L-BFGS: SciPy's L-BFGS-B on its full-batch objective (mean loss
+        plus α/(2n)·|W|²), each evaluation one compiled pass over all samples, fastnn's
+        objective and gradient divided by c (the module docstring)."""
+        n, scale = X.shape[0], self._objective_scale(y.shape[1])
+        if initial is not None:
+            self._model = self._new_model(units, initial, scale * self.alpha / n,
+                                          seed=_seed_of(rng))
+            self._expose_weights()
+        model = self._model_with_l2(scale * self.alpha / n)
+        X, T = (np.ascontiguousarray(a, dtype=model.dtype) for a in (X, y))
+        objective = model.objective(X, T)
+        # the loss's value as scikit-learn computes it from the outputs (probabilities
+        # clipped to [eps, 1 - eps], where fastnn's loss is exact from the logits): its
+        # line searches see the same values
+        data_loss = _LOSS_FUNCTIONS[self._sklearn_loss_name(y.shape[1])]
+
+        def loss_and_grad(params):
+            _, grad = objective(params)
+            squares = sum(float(np.square(d.W, dtype=np.float64).sum())
+                          for d in model.dense_layers)
+            loss = data_loss(T, objective.outputs()) + 0.5 * self.alpha * squares / n
+            grad /= scale
+            return loss, grad
+
+        with single_threaded_blas():    # L-BFGS-B's own BLAS calls: no threads left spinning
+            result = scipy.optimize.minimize(
+                loss_and_grad, model.params.astype(np.float64), method="L-BFGS-B", jac=True,
+                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol,
+                         **_get_additional_lbfgs_options_dict("iprint",
+                                                              1 if self.verbose else -1)})
+        self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
+        self.loss_ = float(result.fun)
+        np.copyto(model.params, result.x, casting="same_kind")
+        if not np.isfinite(model.params).all():
+            raise ValueError("Solver produced non-finite parameter weights. The input data "
+                             "may contain large values and need to be preprocessed.")
+        return self
+
     def _initialize(self, n_outputs, units, rng):
         """Reset the fitted attributes; scikit-learn's initial weights (Glorot uniform,
         biases too), drawn from ``rng`` in its order: [(coef (n_in, n_out), intercept)]."""
@@ -165,14 +210,15 @@ class _MLP(BaseEstimator):
         self.n_outputs_ = n_outputs
         self.n_layers_ = len(units)
         self.out_activation_ = _OUT_ACTIVATIONS[self._out_activation(n_outputs)]
-        self.loss_curve_ = []
-        self._no_improvement_count = 0
-        if self.early_stopping:
-            self.validation_scores_, self.best_validation_score_ = [], -np.inf
-            self.best_loss_ = None
-        else:
-            self.validation_scores_ = self.best_validation_score_ = None
-            self.best_loss_ = np.inf
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_, self.best_validation_score_ = [], -np.inf
+                self.best_loss_ = None
+            else:
+                self.validation_scores_ = self.best_validation_score_ = None
+                self.best_loss_ = np.inf
         factor = 2.0 if self.activation == "logistic" else 6.0
         initial = []
         for n_in, n_out in pairwise(units):
@@ -203,6 +249,11 @@ class _MLP(BaseEstimator):
             block.dense.W[...] = coef.T
             block.dense.b[...] = 0.0 if block.norm is not None else intercept   # β instead
         return model
+
+    def _sklearn_loss_name(self, n_outputs):
+        """The name of scikit-learn's loss function for these outputs."""
+        return {"identity": "squared_error", "sigmoid": "binary_log_loss",
+                "softmax": "log_loss"}[self._out_activation(n_outputs)]
 
     def _objective_scale(self, n_outputs):
         """c: fastnn's loss over scikit-learn's objective (see the module docstring)."""

@@ -216,3 +216,30 @@ def test_early_stopping_keeps_the_best_epoch():
     assert model.evaluate(Xv, yv)["loss"] == pytest.approx(hist.history["val_loss"][best])
     with pytest.raises(ValueError, match="validation_data"):
         model.fit(X, y, early_stopping=2, verbose=0)
+
+
+@pytest.mark.parametrize("loss,out", [("mse", None), ("categorical_crossentropy", "softmax"),
+                                      ("binary_crossentropy", "sigmoid")])
+def test_objective_is_loss_and_grad_as_a_function_of_the_parameters(loss, out):
+    """What L-BFGS drives: f(params) sets the parameters and gives loss_and_grad's loss
+    and gradient (float64), against central differences; f.outputs() the outputs."""
+    rng = np.random.default_rng(41)
+    model = fastnn.Sequential([fastnn.Dense(4, 6, "tanh", l1=1e-3, l2=1e-2),
+                               fastnn.Dense(6, 3, out)], loss=loss, dtype="float64", seed=2)
+    X = rng.standard_normal((23, 4))
+    y = rng.integers(0, 3, 23) if loss == "categorical_crossentropy" else \
+        rng.random((23, 3)) if loss == "binary_crossentropy" else rng.standard_normal((23, 3))
+    f = model.objective(X, y)
+    p = model.params + 0.1 * rng.standard_normal(model.params.size)
+    value, grad = f(p)
+    np.testing.assert_array_equal(model.params, p)
+    assert grad.dtype == np.float64 and grad is not model.grads
+    assert value == model.loss_and_grad(X, y)
+    np.testing.assert_array_equal(grad, model.grads)
+    np.testing.assert_allclose(f.outputs(), model.forward(X), rtol=1e-12)
+    h = 1e-6
+    for i in rng.choice(p.size, 12, replace=False):
+        step = np.zeros_like(p)
+        step[i] = h
+        numeric = (f(p + step)[0] - f(p - step)[0]) / (2 * h)
+        assert numeric == pytest.approx(grad[i], rel=1e-5, abs=1e-8)

@@ -31,10 +31,14 @@ from fastnn.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
     MLPClassifier(), MLPRegressor(),
     MLPClassifier(solver="sgd", learning_rate="adaptive", dtype="float64"),
     MLPClassifier(dropout=0.2, batch_norm=True), MLPRegressor(batch_norm=True),
+    MLPClassifier(solver="lbfgs", alpha=1.0, dtype="float64"), MLPRegressor(solver="lbfgs"),
 ])
 def test_scikit_learn_estimator_checks(estimator, check):
     """Skips: only check_classifiers_multilabel_output_format_decision_function, as for
-    scikit-learn's own MLPClassifier (neither has decision_function)."""
+    scikit-learn's own MLPClassifier (neither has decision_function). L-BFGS with the
+    default alpha fits the multilabel check's small set until probabilities round to 1.0
+    and fails its 0 < p < 1 check — as scikit-learn's own MLPClassifier(solver="lbfgs")
+    does; with alpha=1 both pass every check."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(estimator)
@@ -415,14 +419,67 @@ def test_invalid_fastnn_parameters(params):
 
 def test_unsupported_choices_say_what_to_use():
     X, y = _classification(np.random.default_rng(20))
-    with pytest.raises(NotImplementedError, match="lbfgs.*adam"):
-        MLPClassifier(solver="lbfgs").fit(X, y)
+    for params in (dict(dropout=0.1), dict(batch_norm=True)):
+        fitted = MLPClassifier(solver="lbfgs", max_iter=3, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fitted.fit(X, y)
+        coefs = [c.copy() for c in fitted.coefs_]
+        with pytest.raises(ValueError, match="stochastic solver.*lbfgs"):
+            fitted.set_params(**params).fit(X, y)
+        for before, after in zip(coefs, fitted.coefs_):     # nothing changed
+            np.testing.assert_array_equal(before, after)
     with pytest.raises(AttributeError, match="partial_fit"):
         MLPClassifier(solver="lbfgs").partial_fit
     with pytest.raises(NotImplementedError, match="poisson"):
         MLPRegressor(loss="poisson").fit(X, y.astype(float))
     with pytest.raises(NotFittedError):
         MLPClassifier().predict(X)
+
+
+@pytest.mark.parametrize("kind,outputs", [("classifier", 3), ("classifier", 2),
+                                          ("classifier", "multilabel"), ("regressor", 1),
+                                          ("regressor", 3)])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic"])
+def test_lbfgs_gives_scikit_learns_coefficients(kind, outputs, activation):
+    """solver="lbfgs" in float64 from the same initial weights: scikit-learn's iterates
+    (SciPy's L-BFGS-B on the same objective and gradient, the parameters in another
+    order), n_iter_ and loss_."""
+    rng = np.random.default_rng(23)
+    if kind == "regressor":
+        X, y = _regression(rng, n_targets=outputs)
+    elif outputs == "multilabel":
+        X, y = _classification(rng, n_classes=3)
+        y = np.stack([y == 0, y != 1, y == 2], axis=1).astype(int)
+    else:
+        X, y = _classification(rng, n_classes=outputs)
+    ours_cls, theirs_cls = _pair(kind)
+    params = dict(solver="lbfgs", hidden_layer_sizes=(9, 5), activation=activation,
+                  alpha=0.01, max_iter=12, random_state=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = ours_cls(dtype="float64", **params).fit(X, y)
+        theirs = theirs_cls(**params).fit(X, y)
+    assert ours.n_iter_ == theirs.n_iter_
+    assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-9)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-8 * np.abs(b).max())
+    assert not hasattr(ours, "loss_curve_") and not hasattr(theirs, "loss_curve_")
+
+
+def test_lbfgs_warns_as_scikit_learn_and_continues_with_warm_start():
+    X, y = _classification(np.random.default_rng(24))
+    model = MLPClassifier(solver="lbfgs", max_iter=4, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="lbfgs failed to converge"):
+        model.fit(X, y)
+    assert model.n_iter_ == 4
+    first = model.loss_
+    model.set_params(warm_start=True, max_iter=200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    assert model.loss_ < first and model.score(X, y) > 0.8
+    assert model.coefs_[0].dtype == np.float32       # fastnn's default dtype
 
 
 def test_partial_fit_classes():
