@@ -59,6 +59,7 @@ from fastnn.loading import model_from_arrays
 from fastnn.model import Sequential
 from fastnn.optimizers import SGD, Adam
 from fastnn.threads import single_threaded_blas
+from fastnn.validation import converted
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 #: scikit-learn's activation names -> fastnn's
@@ -158,9 +159,9 @@ class _MLP(BaseEstimator):
         model = self._model_with_l2(l2)
         if not incremental or model.optimizer is None:
             model.optimizer = self._new_optimizer(scale)
-        X, T = (np.ascontiguousarray(a, dtype=model.dtype) for a in (X, y))
+        X, T = converted(X, model.dtype, "X"), converted(y, model.dtype, "y")
         if X_val is not None:
-            X_val = np.ascontiguousarray(X_val, dtype=model.dtype)
+            X_val = converted(X_val, model.dtype, "X")
         self._train(model, X, T, X_val, y_val, batch_size, incremental, rng)
         return self
 
@@ -174,7 +175,7 @@ class _MLP(BaseEstimator):
                                           seed=_seed_of(rng))
             self._expose_weights()
         model = self._model_with_l2(scale * self.alpha / n)
-        X, T = (np.ascontiguousarray(a, dtype=model.dtype) for a in (X, y))
+        X, T = converted(X, model.dtype, "X"), converted(y, model.dtype, "y")
         objective = model.objective(X, T)
         # the loss's value as scikit-learn computes it from the outputs (probabilities
         # clipped to [eps, 1 - eps], where fastnn's loss is exact from the logits): its
@@ -329,15 +330,20 @@ class _MLP(BaseEstimator):
                 self._no_improvement_count = 0
             return False
 
+        epochs = 1 if incremental else self.max_iter
         try:
-            history = model.fit(X, T, epochs=1 if incremental else self.max_iter,
-                                batch_size=batch_size, optimizer=optimizer,
-                                shuffle=scikit_learn_order if self.shuffle else False,
-                                verbose=0, callbacks=[end_of_epoch])
-        except FloatingPointError:
-            raise ValueError("Solver produced non-finite parameter weights. The input data "
-                             "may contain large values and need to be preprocessed.") from None
-        if history.interrupted:
+            interrupted = model.fit(X, T, epochs=epochs, batch_size=batch_size,
+                                    optimizer=optimizer,
+                                    shuffle=scikit_learn_order if self.shuffle else False,
+                                    verbose=0, callbacks=[end_of_epoch]).interrupted
+        except FloatingPointError as error:
+            if not self.early_stopping:
+                raise ValueError("Solver produced non-finite parameter weights. The input "
+                                 "data may contain large values and need to be "
+                                 "preprocessed.") from None
+            self._diverged(epochs, n, str(error))
+            interrupted = False
+        if interrupted:
             warnings.warn("Training interrupted by user.")
         elif not incremental and not converged[0] and self.n_iter_ == self.max_iter:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
@@ -349,6 +355,20 @@ class _MLP(BaseEstimator):
         if not np.isfinite(model.params).all():
             raise ValueError("Solver produced non-finite parameter weights. The input data "
                              "may contain large values and need to be preprocessed.")
+
+    def _diverged(self, epochs, n, message):
+        """The books of scikit-learn's run after its loss diverges with early stopping: it
+        trains on with NaN weights, their scores NaN (never counted as no improvement: NaN
+        compares false) until the last epoch, then keeps the best epoch's weights."""
+        warnings.warn(f"{message}; the weights of the best validation score are kept",
+                      RuntimeWarning)
+        left = epochs - self.n_iter_
+        self.n_iter_ += left
+        self.t_ += n * left
+        self.loss_ = math.nan
+        self.loss_curve_ += [math.nan] * left
+        self.validation_scores_ += [math.nan] * left
+        self._no_improvement_count = 0
 
     def _count_no_improvement(self, X_val, y_val):
         """scikit-learn's bookkeeping after an epoch; True when the validation score is
@@ -406,6 +426,24 @@ class _MLP(BaseEstimator):
             return np.nan
         return self._score_function(y, prediction)
 
+    @property
+    def _optimizer(self):
+        """scikit-learn's optimizer as its tests read it (stochastic solvers, after a fit):
+        ``learning_rate``, its rate in force — SGD's with the adaptive or invscaling
+        changes, Adam's bias-corrected lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ) after t updates."""
+        model = self.__dict__.get("_model")
+        if model is None or model.optimizer is None or self.solver not in _STOCHASTIC_SOLVERS:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute '_optimizer'")
+        optimizer, rate = model.optimizer, self.learning_rate_init
+        if self.solver == "sgd" and self.learning_rate == "invscaling":
+            rate /= (self.t_ + 1) ** self.power_t     # as scikit-learn computes it
+        elif self.solver == "sgd":
+            rate *= optimizer.lr_scale
+        elif optimizer.steps:
+            t = optimizer.steps
+            rate *= math.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
+        return _OptimizerView(rate)
+
     # -------------------------------------------------------------- weights
     def _expose_weights(self):
         """coefs_ and intercepts_: views (n_in, n_out) and (n_out,) of the model's."""
@@ -448,6 +486,13 @@ def _seed_of(rng):
     generator, without drawing from it: scikit-learn's own draws stay in its order."""
     digest = hashlib.sha256(np.asarray(rng.get_state()[1]).tobytes()).digest()
     return int.from_bytes(digest[:4], "little") >> 1
+
+
+class _OptimizerView:
+    """What scikit-learn's tests read of its optimizer object."""
+
+    def __init__(self, learning_rate):
+        self.learning_rate = learning_rate
 
 
 def _rescale_rate(optimizer, lr_scale):

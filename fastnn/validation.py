@@ -81,9 +81,20 @@ def check_features(X, n_features, dtype, name="X"):
     if X.shape[1] != n_features:
         raise ValueError(f"{name} has {X.shape[1]} features per sample; the model expects "
                          f"{n_features}")
-    with np.errstate(over="ignore"):  # a value beyond the dtype's range becomes inf: caught
-        X = np.ascontiguousarray(X, dtype=dtype)
-    return _finite(X, name)
+    return _finite(converted(X, dtype, name), name)
+
+
+def converted(a, dtype, name):
+    """``a`` as a C-contiguous array of ``dtype``; a finite value beyond that dtype's range
+    (which the conversion makes infinite) is a ValueError saying so."""
+    with np.errstate(over="ignore"):
+        result = np.ascontiguousarray(a, dtype=dtype)
+    if result is not a and a.dtype.kind == "f" and result.dtype.itemsize < a.dtype.itemsize \
+            and np.isinf(result).any() and np.isfinite(a).all():
+        finfo = np.finfo(dtype)
+        raise ValueError(f"{name} has values beyond the range of {finfo.dtype.name} (largest "
+                         f"{finfo.max:.3g}); scale them, or use dtype='float64'")
+    return result
 
 
 def check_targets(y, n_samples, n_outputs, loss, dtype, name="y"):
@@ -117,8 +128,7 @@ def check_targets(y, n_samples, n_outputs, loss, dtype, name="y"):
         y = y.reshape(-1, 1)
     if y.shape[1] != n_outputs:
         raise ValueError(f"{name} has {y.shape[1]} columns; the model has {n_outputs} outputs")
-    with np.errstate(over="ignore"):
-        T = np.ascontiguousarray(y, dtype=dtype)
+    T = converted(y, dtype, name)
     if loss != "mse" and (T.min() < 0 or T.max() > 1):
         raise ValueError(f"{name} must lie in [0, 1] for {loss}")
     if loss == "categorical_crossentropy":

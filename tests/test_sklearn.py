@@ -493,3 +493,40 @@ def test_partial_fit_classes():
         model.partial_fit(X, y, classes=[0, 1, 5])
     with pytest.raises(ValueError, match="classes not in"):
         model.partial_fit(X, np.where(y == 2, 9, y))
+
+
+def test_the_optimizer_as_scikit_learns_tests_read_it():
+    """_optimizer.learning_rate: scikit-learn's rate in force, computed as it computes it."""
+    X, y = _classification(np.random.default_rng(25), n=64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sgd = MLPClassifier(solver="sgd", learning_rate="invscaling", power_t=0.25,
+                            max_iter=3, random_state=0).fit(X, y)
+        adam = MLPClassifier(max_iter=2, batch_size=16, random_state=0).fit(X, y)
+        theirs = neural_network.MLPClassifier(max_iter=2, batch_size=16,
+                                              random_state=0).fit(X, y)
+    assert sgd._optimizer.learning_rate == 0.001 / (3 * 64 + 1) ** 0.25
+    assert adam._optimizer.learning_rate == pytest.approx(theirs._optimizer.learning_rate,
+                                                          rel=1e-12)
+    with pytest.raises(AttributeError, match="_optimizer"):
+        MLPClassifier(solver="lbfgs").fit(X, y)._optimizer
+
+
+def test_a_diverging_fit_with_early_stopping_keeps_the_best_weights():
+    """As scikit-learn: the run goes on to max_iter with NaN scores, then keeps the best
+    validation epoch's weights (a warning says so)."""
+    rng = np.random.default_rng(26)
+    X, y = rng.standard_normal((150, 4)), rng.standard_normal(150)
+    model = MLPRegressor(hidden_layer_sizes=50, activation="identity", solver="sgd",
+                         learning_rate_init=1.0, max_iter=12, early_stopping=True,
+                         random_state=0, dtype="float64")
+    with pytest.warns(RuntimeWarning, match="diverged.*best validation score"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X, y)
+    assert model.n_iter_ == 12 and len(model.validation_scores_) == 12
+    assert np.isnan(model.validation_scores_[-1]) and np.isnan(model.loss_curve_[-1])
+    assert all(np.isfinite(c).all() for c in model.coefs_)
+    assert np.isfinite(model.predict(X)).all()
+    with pytest.raises(ValueError, match="non-finite parameter weights"):
+        model.set_params(early_stopping=False).fit(X, y)

@@ -159,11 +159,21 @@ def test_constructors_reject_bad_arguments(build, argument):
 
 
 def test_float64_input_to_float32_model_overflowing_is_rejected():
+    """A finite value beyond float32's range is named as such (not "NaN or infinity"),
+    in X and in a regressor's y, and nothing changes."""
     model = classifier()
+    before = model.params.copy()
     big = X.astype(np.float64)
     big[0, 0] = 1e300  # finite in float64, inf in the model's float32
-    with pytest.raises(ValueError, match="X"):
+    with pytest.raises(ValueError, match="X has values beyond the range of float32"):
         model.fit(big, y, epochs=1, verbose=0)
+    regressor = fastnn.Sequential([fastnn.Dense(4, 1)], seed=0)
+    with pytest.raises(ValueError, match="y has values beyond the range of float32"):
+        regressor.fit(X, np.full(X.shape[0], -1e39), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="X contains NaN or infinity"):   # a real one
+        big[0, 0] = np.inf
+        model.fit(big, y, epochs=1, verbose=0)
+    np.testing.assert_array_equal(model.params, before)
 
 
 def batchnorm_model():

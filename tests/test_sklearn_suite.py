@@ -1,0 +1,30 @@
+"""scikit-learn's own test_mlp.py, its import swapped for fastnn's estimators
+(scripts/sklearn_mlp_suite.py): every test passes but the few listed here, each a
+difference fastnn has yet to close (docs/sklearn.md)."""
+import pytest
+
+pytest.importorskip("sklearn")
+
+#: test name -> why it does not pass yet
+NOT_YET = {
+    "test_fit": "coefs_/intercepts_ assigned by hand are not the state partial_fit "
+                "continues from",
+    "test_gradient": "scikit-learn's private _loss_grad_lbfgs; float32 by default",
+    "test_nonfinite_params": "float32 by default: fastnn names X's values beyond float32's "
+                             "range instead of training on them",
+    "test_mlp_param_dtypes[MLPClassifier-float64]": "float32 coefficients by default",
+    "test_mlp_param_dtypes[MLPRegressor-float64]": "float32 coefficients by default",
+    "test_mlp_sample_weight_with_early_stopping": "no sample_weight",
+    "test_mlp_vs_poisson_glm_equivalent": "no loss='poisson', no sample_weight",
+}
+
+
+def test_scikit_learns_own_mlp_tests_pass(script):
+    outcomes = script("sklearn_mlp_suite").run_suite()
+    assert len(outcomes) >= 50        # the file was found and collected
+    failing = {name: message for name, (outcome, message) in outcomes.items()
+               if outcome != "passed"}
+    unexpected = {name: message for name, message in failing.items() if name not in NOT_YET}
+    assert unexpected == {}
+    fixed = set(NOT_YET) - set(failing)
+    assert fixed == set(), "passes now: take it off NOT_YET"
