@@ -6,8 +6,10 @@
 
 Same parameters (names, defaults, validation), fitted attributes, methods and
 convergence rules as scikit-learn's (solvers "adam", "sgd" and "lbfgs": SciPy's L-BFGS-B
-on the full-batch objective, one compiled pass per evaluation), plus fastnn's ``dtype``, ``dropout`` (before every Dense but the
-first) and ``batch_norm`` (after every hidden Dense, before its activation). The weights
+on the full-batch objective, one compiled pass per evaluation), plus fastnn's ``dtype``
+(None: scikit-learn's contract, float32 input trains in float32 and anything else in
+float64; "float32" for fastnn's speed on any input), ``dropout`` (before every Dense but
+the first) and ``batch_norm`` (after every hidden Dense, before its activation). The weights
 start as scikit-learn's do (Glorot uniform from ``random_state``, biases too). fastnn's
 losses average over outputs where scikit-learn's gradients sum over them, so each
 model is trained on scikit-learn's objective times c (c = 2/m for squared error with m
@@ -17,7 +19,6 @@ updates as scikit-learn's, on minibatches in scikit-learn's shuffled order (draw
 ``random_state`` after the weights and the validation split, as it draws them).
 Differences that remain (docs/sklearn.md):
 
-- float32 by default (``dtype="float64"`` for scikit-learn's precision);
 - Adam adds epsilon to √v̂ (PyTorch, Keras) where scikit-learn adds it to √v: a
   difference of a factor √(1 − β₂ᵗ) in epsilon;
 - the L2 term of a smaller last minibatch uses batch_size, not its own size;
@@ -71,7 +72,7 @@ def _constraints():
     """scikit-learn's parameter constraints for its MLP, and fastnn's own."""
     constraints = {k: v for k, v in _SklearnMLPRegressor._parameter_constraints.items()
                    if k != "loss"}
-    constraints.update(dtype=[StrOptions({"float32", "float64"})],
+    constraints.update(dtype=[StrOptions({"float32", "float64"}), None],
                        dropout=[Interval(numbers.Real, 0, 1, closed="left")],
                        batch_norm=["boolean"])
     return constraints
@@ -119,7 +120,9 @@ class _MLP(BaseEstimator):
             raise
 
     def _fit_checked(self, X, y, hidden, incremental):
-        first_pass = not hasattr(self, "_model") or (not self.warm_start and not incremental)
+        assigned = self._assigned_weights()
+        first_pass = (not hasattr(self, "_model") and assigned is None) or \
+            (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if y.ndim == 1:
             y = y.reshape(-1, 1)
@@ -127,9 +130,11 @@ class _MLP(BaseEstimator):
         units = [X.shape[1]] + hidden + [y.shape[1]]
         if first_pass:
             initial = self._initialize(y.shape[1], units, rng)
-        elif y.shape[1] != self.n_outputs_:
+        elif y.shape[1] != getattr(self, "n_outputs_", y.shape[1]):
             raise ValueError(f"y has {y.shape[1]} outputs; the fitted model has "
                              f"{self.n_outputs_}")
+        elif assigned is not None:
+            self._take_assigned(assigned, units, X.dtype, rng)
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         if self.solver == "lbfgs":
@@ -154,7 +159,7 @@ class _MLP(BaseEstimator):
         scale = self._objective_scale(y.shape[1])
         l2 = scale * self.alpha / batch_size
         if first_pass:
-            self._model = self._new_model(units, initial, l2, seed=_seed_of(rng))
+            self._model = self._new_model(units, initial, l2, _seed_of(rng), X.dtype)
             self._expose_weights()
         model = self._model_with_l2(l2)
         if not incremental or model.optimizer is None:
@@ -172,24 +177,10 @@ class _MLP(BaseEstimator):
         n, scale = X.shape[0], self._objective_scale(y.shape[1])
         if initial is not None:
             self._model = self._new_model(units, initial, scale * self.alpha / n,
-                                          seed=_seed_of(rng))
+                                          _seed_of(rng), X.dtype)
             self._expose_weights()
         model = self._model_with_l2(scale * self.alpha / n)
-        X, T = converted(X, model.dtype, "X"), converted(y, model.dtype, "y")
-        objective = model.objective(X, T)
-        # the loss's value as scikit-learn computes it from the outputs (probabilities
-        # clipped to [eps, 1 - eps], where fastnn's loss is exact from the logits): its
-        # line searches see the same values
-        data_loss = _LOSS_FUNCTIONS[self._sklearn_loss_name(y.shape[1])]
-
-        def loss_and_grad(params):
-            _, grad = objective(params)
-            squares = sum(float(np.square(d.W, dtype=np.float64).sum())
-                          for d in model.dense_layers)
-            loss = data_loss(T, objective.outputs()) + 0.5 * self.alpha * squares / n
-            grad /= scale
-            return loss, grad
-
+        loss_and_grad = self._full_batch_objective(model, X, y)
         with single_threaded_blas():    # L-BFGS-B's own BLAS calls: no threads left spinning
             result = scipy.optimize.minimize(
                 loss_and_grad, model.params.astype(np.float64), method="L-BFGS-B", jac=True,
@@ -204,22 +195,108 @@ class _MLP(BaseEstimator):
                              "may contain large values and need to be preprocessed.")
         return self
 
+    def _full_batch_objective(self, model, X, y):
+        """scikit-learn's L-BFGS objective on (X, y) as a function of ``model``'s flat
+        parameters: (mean loss plus α/(2n)·|W|², its gradient), from fastnn's objective
+        (``model`` built with L2 c·α/n) and gradient divided by c. The loss's value is
+        computed as scikit-learn computes it, from the outputs (probabilities clipped to
+        [eps, 1 − eps], where fastnn's is exact from the logits), so that the line searches
+        see the same values."""
+        n, scale = X.shape[0], self._objective_scale(y.shape[1])
+        X, T = converted(X, model.dtype, "X"), converted(y, model.dtype, "y")
+        objective = model.objective(X, T)
+        data_loss = _LOSS_FUNCTIONS[self._sklearn_loss_name(y.shape[1])]
+
+        def loss_and_grad(params):
+            _, grad = objective(params)
+            squares = sum(float(np.square(d.W, dtype=np.float64).sum())
+                          for d in model.dense_layers)
+            loss = data_loss(T, objective.outputs()) + 0.5 * self.alpha * squares / n
+            grad /= scale
+            return loss, grad
+        return loss_and_grad
+
+    def _loss_grad_lbfgs(self, packed, X, y, sample_weight, *buffers):
+        """scikit-learn's private L-BFGS objective, as its tests call it on a fitted
+        estimator: loss and gradient at ``packed`` (its packing: every coefs_ raveled,
+        then every intercepts_) on (X, y), y as its fit binarizes it; the model's
+        weights are left at ``packed``. The buffer arguments are scikit-learn's and unused."""
+        if sample_weight is not None:
+            raise NotImplementedError("fastnn's estimators take no sample_weight yet")
+        y = np.asarray(y)
+        y = y.reshape(-1, 1) if y.ndim == 1 else y
+        model = self._model_with_l2(self._objective_scale(y.shape[1]) * self.alpha / len(X))
+        layers = [(dense.W, dense.b) for dense in model.dense_layers]
+        ends = np.cumsum([W.size for W, _ in layers] + [b.size for _, b in layers])
+        cuts = np.split(np.asarray(packed, dtype=np.float64), ends[:-1])
+        for (W, b), coef, intercept in zip(layers, cuts, cuts[len(layers):]):
+            W[...] = coef.reshape(W.shape[::-1]).T
+            b[...] = intercept
+        loss, grad = self._full_batch_objective(model, np.asarray(X), y)(model.params)
+        grads = [(grad[W_off:W_off + W.size].reshape(W.shape).T.ravel(),
+                  grad[b_off:b_off + b.size])
+                 for (W, b), W_off, b_off in zip(layers, model.net.w_off, model.net.b_off)]
+        return loss, np.concatenate([g for g, _ in grads] + [g for _, g in grads])
+
+    def _assigned_weights(self):
+        """[(coef, intercept)] assigned to ``coefs_`` and ``intercepts_`` by hand (new
+        arrays, not views of the model's weights), or None."""
+        coefs, intercepts = self.__dict__.get("coefs_"), self.__dict__.get("intercepts_")
+        if coefs is None or intercepts is None:
+            return None
+        model = self.__dict__.get("_model")
+        if model is not None and len(coefs) == len(intercepts) == len(model.dense_layers) \
+                and all(np.shares_memory(c, d.W) and np.shares_memory(b, d.b)
+                        for c, b, d in zip(coefs, intercepts, model.dense_layers)):
+            return None
+        return list(zip(coefs, intercepts))
+
+    def _take_assigned(self, assigned, units, input_dtype, rng):
+        """Continue from coefficients assigned by hand (as scikit-learn does): into the
+        model's weights, or a new model of them; the fitted attributes not set are
+        scikit-learn's initial ones."""
+        shapes = [(a, b) for a, b in pairwise(units)]
+        if len(assigned) != len(shapes) or any(
+                np.shape(c) != s or np.shape(b) != (s[1],) for (c, b), s in zip(assigned, shapes)):
+            raise ValueError(f"coefs_ and intercepts_ assigned have shapes "
+                             f"{[(np.shape(c), np.shape(b)) for c, b in assigned]}; the "
+                             f"network needs {[(s, (s[1],)) for s in shapes]}")
+        if "_model" in self.__dict__:
+            for (coef, intercept), dense in zip(assigned, self._model.dense_layers):
+                dense.W[...] = np.asarray(coef).T
+                dense.b[...] = intercept
+        else:
+            self._reset_books(units[-1], units, only_missing=True)
+            self._model = self._new_model(units, [(np.asarray(c), np.asarray(b))
+                                                  for c, b in assigned], 0.0,
+                                          _seed_of(rng), input_dtype)
+        self._expose_weights()
+
     def _initialize(self, n_outputs, units, rng):
         """Reset the fitted attributes; scikit-learn's initial weights (Glorot uniform,
         biases too), drawn from ``rng`` in its order: [(coef (n_in, n_out), intercept)]."""
-        self.n_iter_, self.t_ = 0, 0
-        self.n_outputs_ = n_outputs
-        self.n_layers_ = len(units)
-        self.out_activation_ = _OUT_ACTIVATIONS[self._out_activation(n_outputs)]
+        self._reset_books(n_outputs, units)
+        return self._initial_weights(units, rng)
+
+    def _reset_books(self, n_outputs, units, only_missing=False):
+        """scikit-learn's fitted attributes at the start of training (with
+        ``only_missing``, those not set already)."""
+        books = dict(n_iter_=0, t_=0, n_outputs_=n_outputs, n_layers_=len(units),
+                     out_activation_=_OUT_ACTIVATIONS[self._out_activation(n_outputs)])
         if self.solver in _STOCHASTIC_SOLVERS:
-            self.loss_curve_ = []
-            self._no_improvement_count = 0
+            books.update(loss_curve_=[], _no_improvement_count=0)
             if self.early_stopping:
-                self.validation_scores_, self.best_validation_score_ = [], -np.inf
-                self.best_loss_ = None
+                books.update(validation_scores_=[], best_validation_score_=-np.inf,
+                             best_loss_=None)
             else:
-                self.validation_scores_ = self.best_validation_score_ = None
-                self.best_loss_ = np.inf
+                books.update(validation_scores_=None, best_validation_score_=None,
+                             best_loss_=np.inf)
+        for name, value in books.items():
+            if not (only_missing and name in self.__dict__):
+                setattr(self, name, value)
+
+    def _initial_weights(self, units, rng):
+        """scikit-learn's initial weights: [(coef (n_in, n_out), intercept)] from ``rng``."""
         factor = 2.0 if self.activation == "logistic" else 6.0
         initial = []
         for n_in, n_out in pairwise(units):
@@ -228,9 +305,10 @@ class _MLP(BaseEstimator):
                             rng.uniform(-bound, bound, n_out)))
         return initial
 
-    def _new_model(self, units, initial, l2, seed):
+    def _new_model(self, units, initial, l2, seed, input_dtype):
         """The fastnn model: Dropout before each Dense but the first, BatchNorm after
-        each hidden Dense (before its activation), the given initial weights."""
+        each hidden Dense (before its activation), the given initial weights; in
+        ``dtype``, or with dtype=None in float32 for float32 input, else float64."""
         out = self._out_activation(units[-1])
         activation = _ACTIVATIONS[self.activation]
         layers = []
@@ -245,7 +323,8 @@ class _MLP(BaseEstimator):
                 layers.append(Dense(n_in, n_out, activation, l2=l2))
         loss = {"identity": "mse", "sigmoid": "binary_crossentropy",
                 "softmax": "categorical_crossentropy"}[out]
-        model = Sequential(layers, loss=loss, dtype=self.dtype, seed=seed)
+        dtype = self.dtype or ("float32" if input_dtype == np.float32 else "float64")
+        model = Sequential(layers, loss=loss, dtype=dtype, seed=seed)
         for block, (coef, intercept) in zip(model.blocks, initial):
             block.dense.W[...] = coef.T
             block.dense.b[...] = 0.0 if block.norm is not None else intercept   # β instead
@@ -519,7 +598,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="float32", dropout=0.0, batch_norm=False):
+                 dtype=None, dropout=0.0, batch_norm=False):
         _store_parameters(self, locals())
 
     _score_function = staticmethod(accuracy_score)
@@ -627,7 +706,7 @@ class MLPRegressor(RegressorMixin, _MLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="float32", dropout=0.0, batch_norm=False):
+                 dtype=None, dropout=0.0, batch_norm=False):
         _store_parameters(self, locals())
 
     _score_function = staticmethod(r2_score)

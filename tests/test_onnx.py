@@ -91,7 +91,7 @@ def _fitted(estimator, X, y):
 @pytest.mark.parametrize("labels", ["strings", "ints", "bools", "multiclass", "multilabel",
                                     "one class"])
 @pytest.mark.parametrize("options", [{}, {"batch_norm": True, "dropout": 0.2},
-                                     {"dtype": "float64", "activation": "tanh"}])
+                                     {"dtype": "float32", "activation": "tanh"}])
 def test_classifier_label_and_probabilities(labels, options):
     pytest.importorskip("sklearn")
     rng = np.random.default_rng(2)
@@ -103,7 +103,8 @@ def test_classifier_label_and_probabilities(labels, options):
          "one class": np.full(90, "only", dtype=object)}[labels]
     estimator = _fitted(fastnn.MLPClassifier(hidden_layer_sizes=(9,), max_iter=30,
                                              random_state=0, **options), X, y)
-    dtype = np.dtype(options.get("dtype", "float32"))
+    dtype = estimator.coefs_[0].dtype      # the input's (float64) by default, as scikit-learn
+    assert dtype == options.get("dtype", "float64")
     label, probabilities = _session(fastnn.to_onnx(estimator)).run(None, {"X": X.astype(dtype)})
     np.testing.assert_array_equal(label.astype(estimator.predict(X).dtype), estimator.predict(X))
     np.testing.assert_allclose(probabilities, estimator.predict_proba(X),
@@ -118,9 +119,9 @@ def test_regressor_prediction(n_targets):
     y = X @ rng.standard_normal((4, n_targets))
     estimator = _fitted(fastnn.MLPRegressor(max_iter=20, random_state=0),
                         X, y[:, 0] if n_targets == 1 else y)
-    prediction, = _session(fastnn.to_onnx(estimator)).run(None, {"X": X.astype(np.float32)})
+    prediction, = _session(fastnn.to_onnx(estimator)).run(None, {"X": X})   # float64
     assert prediction.shape == estimator.predict(X).shape
-    np.testing.assert_allclose(prediction, estimator.predict(X), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(prediction, estimator.predict(X), rtol=1e-12, atol=1e-12)
 
 
 def test_bad_arguments():

@@ -363,8 +363,27 @@ def test_the_estimator_trains_a_fastnn_model_with_the_options():
     assert kinds == ["Dense", "BatchNorm", "Activation", "Dropout", "Dense", "BatchNorm",
                      "Activation", "Dropout", "Dense"]
     assert [c.shape for c in model.coefs_] == [(X.shape[1], 16), (16, 8), (8, 3)]
-    assert model.coefs_[0].dtype == np.float32
     assert isinstance(model._model, fastnn.Sequential)
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_the_dtype_follows_the_input_as_in_scikit_learn(kind):
+    """dtype=None (the default): float32 input trains and predicts in float32, anything
+    else in float64, as scikit-learn's MLP does; dtype="float32" is float32 for any
+    input."""
+    X, y = _data(kind, np.random.default_rng(27))
+    estimator = _pair(kind)[0]
+    for X_dtype, dtype, expected in ((np.float64, None, np.float64), (np.int64, None, np.float64),
+                                     (np.float32, None, np.float32),
+                                     (np.float64, "float32", np.float32),
+                                     (np.float32, "float64", np.float64)):
+        model = estimator(max_iter=2, dtype=dtype, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit((X * 4).astype(X_dtype), y)
+        assert model.coefs_[0].dtype == expected and model.intercepts_[0].dtype == expected
+        outputs = model.predict_proba(X) if kind == "classifier" else model.predict(X)
+        assert outputs.dtype == expected
 
 
 # ------------------------------------------------------------- bad input
@@ -479,7 +498,6 @@ def test_lbfgs_warns_as_scikit_learn_and_continues_with_warm_start():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X, y)
     assert model.loss_ < first and model.score(X, y) > 0.8
-    assert model.coefs_[0].dtype == np.float32       # fastnn's default dtype
 
 
 def test_partial_fit_classes():
@@ -530,3 +548,67 @@ def test_a_diverging_fit_with_early_stopping_keeps_the_best_weights():
     assert np.isfinite(model.predict(X)).all()
     with pytest.raises(ValueError, match="non-finite parameter weights"):
         model.set_params(early_stopping=False).fit(X, y)
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_scikit_learns_private_lbfgs_objective(n_classes):
+    """_loss_grad_lbfgs (scikit-learn's tests call it): its loss and gradient, in its
+    packing, at the same coefficients."""
+    X, y = _classification(np.random.default_rng(28), n=60, n_classes=n_classes)
+    params = dict(solver="lbfgs", hidden_layer_sizes=7, max_iter=1, random_state=1,
+                  activation="tanh", alpha=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPClassifier(**params).fit(X, y)
+        theirs = neural_network.MLPClassifier(**params).fit(X, y)
+    Y = ours._label_binarizer.transform(y) if hasattr(ours, "_label_binarizer") else \
+        theirs._label_binarizer.transform(y)
+    units = [X.shape[1], 7, theirs.n_outputs_]
+    buffers = ([X] + [np.empty((len(X), u)) for u in units[1:]],
+               [np.empty((len(X), u)) for u in units[1:]],
+               [np.empty((a, b)) for a, b in zip(units, units[1:])],
+               [np.empty(b) for b in units[1:]])
+    theta = np.random.default_rng(1).standard_normal(sum(a * b + b for a, b in
+                                                         zip(units, units[1:])))
+    expected = theirs._loss_grad_lbfgs(theta, X, Y, None, *buffers)
+    value, grad = ours._loss_grad_lbfgs(theta, X, Y, None, *buffers)
+    assert value == pytest.approx(expected[0], rel=1e-12)
+    np.testing.assert_allclose(grad, expected[1], rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(ours.coefs_[0], theta[:X.shape[1] * 7].reshape(-1, 7))
+
+
+def test_assigned_coefficients_are_what_training_continues_from():
+    """As in scikit-learn: coefs_/intercepts_ assigned by hand — on an unfitted estimator
+    before partial_fit, or replacing a fitted one's — are the weights training goes on
+    from; shapes that do not fit are a ValueError that changes nothing."""
+    X, y = _classification(np.random.default_rng(29), n=80, n_classes=2)
+    params = dict(solver="sgd", hidden_layer_sizes=3, random_state=0, momentum=0.0,
+                  dtype="float64")
+    rng = np.random.default_rng(5)
+    coefs = [rng.standard_normal((X.shape[1], 3)), rng.standard_normal((3, 1))]
+    intercepts = [rng.standard_normal(3), rng.standard_normal(1)]
+    theirs = neural_network.MLPClassifier(**{k: v for k, v in params.items() if k != "dtype"})
+    ours = MLPClassifier(**params)
+    for estimator in (theirs, ours):     # what scikit-learn's own test_fit sets
+        estimator.coefs_ = [c.copy() for c in coefs]
+        estimator.intercepts_ = [b.copy() for b in intercepts]
+        for name, value in dict(n_outputs_=1, n_layers_=3, out_activation_="logistic",
+                                t_=0, n_iter_=0, best_loss_=np.inf, loss_curve_=[],
+                                _no_improvement_count=0).items():
+            setattr(estimator, name, value)
+        estimator.partial_fit(X, y, classes=[0, 1])
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9)
+    ours.coefs_ = [c.copy() for c in coefs]            # replacing a fitted estimator's
+    ours.intercepts_ = [b.copy() for b in intercepts]
+    ours.set_params(warm_start=True, max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours.fit(X, y)
+    assert np.abs(ours.coefs_[0] - coefs[0]).max() < 0.1       # one epoch from them
+    kept = [c.copy() for c in ours.coefs_]
+    ours.coefs_ = [np.zeros((2, 3)), coefs[1]]
+    with pytest.raises(ValueError, match="coefs_ and intercepts_ assigned"):
+        ours.partial_fit(X, y)
+    for a, b in zip(kept, ours._model.dense_layers):
+        np.testing.assert_array_equal(a, b.W.T)

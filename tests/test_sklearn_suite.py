@@ -7,13 +7,6 @@ pytest.importorskip("sklearn")
 
 #: test name -> why it does not pass yet
 NOT_YET = {
-    "test_fit": "coefs_/intercepts_ assigned by hand are not the state partial_fit "
-                "continues from",
-    "test_gradient": "scikit-learn's private _loss_grad_lbfgs; float32 by default",
-    "test_nonfinite_params": "float32 by default: fastnn names X's values beyond float32's "
-                             "range instead of training on them",
-    "test_mlp_param_dtypes[MLPClassifier-float64]": "float32 coefficients by default",
-    "test_mlp_param_dtypes[MLPRegressor-float64]": "float32 coefficients by default",
     "test_mlp_sample_weight_with_early_stopping": "no sample_weight",
     "test_mlp_vs_poisson_glm_equivalent": "no loss='poisson', no sample_weight",
 }

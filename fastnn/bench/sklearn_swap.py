@@ -47,15 +47,16 @@ def load(name):
     return getattr(sklearn.datasets, loader)(return_X_y=True)
 
 
-def estimators(kind, params, random_state=0):
-    """{"scikit-learn": its MLP, "fastnn": fastnn's}, with the same hyperparameters."""
+def estimators(kind, params, random_state=0, dtype=None):
+    """{"scikit-learn": its MLP, "fastnn": fastnn's}, with the same hyperparameters (and
+    fastnn's ``dtype``: None, scikit-learn's contract, or "float32")."""
     from sklearn import neural_network
 
     import fastnn
 
     name = "MLPClassifier" if kind == "classifier" else "MLPRegressor"
     return {"scikit-learn": getattr(neural_network, name)(random_state=random_state, **params),
-            "fastnn": getattr(fastnn, name)(random_state=random_state, **params)}
+            "fastnn": getattr(fastnn, name)(random_state=random_state, dtype=dtype, **params)}
 
 
 def _warm_up():
@@ -72,7 +73,7 @@ def _warm_up():
             fastnn.MLPRegressor(solver=solver, max_iter=2).fit(X, X[:, 0])
 
 
-def compare(names, folds=5, rounds=1, log=print):
+def compare(names, folds=5, rounds=1, log=print, dtype=None):
     """rows[name][contender] = (scores over folds, summed fit seconds per round)."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
@@ -88,7 +89,7 @@ def compare(names, folds=5, rounds=1, log=print):
             folds, shuffle=True, random_state=0)
         rows[name] = {}
         for r in range(rounds):
-            contenders = list(estimators(kind, params).items())
+            contenders = list(estimators(kind, params, dtype=dtype).items())
             for contender, estimator in (contenders if r % 2 == 0 else contenders[::-1]):
                 time.sleep(SETTLE_SECONDS)   # the other one's BLAS threads stop spinning
                 with warnings.catch_warnings():
@@ -130,16 +131,21 @@ def main(argv=None):
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (5)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="repeat the timed cross-validations (median fit time)")
+    parser.add_argument("--fastnn-dtype", choices=("input", "float32"), default="input",
+                        help="fastnn's dtype: the input's, as scikit-learn (float64 for "
+                             "these data sets; the default), or float32")
     args = parser.parse_args(argv)
     names = [n for n in args.datasets.split(",") if n]
     unknown = sorted(set(names) - set(DATASETS))
     if unknown:
         parser.error(f"unknown data sets {unknown}; choose from {sorted(DATASETS)}")
     started = time.perf_counter()
-    rows = compare(names, args.folds, args.rounds)
+    dtype = None if args.fastnn_dtype == "input" else args.fastnn_dtype
+    rows = compare(names, args.folds, args.rounds, dtype=dtype)
     print()
     print(table(rows))
     print(f"\n{args.folds}-fold cross-validation of make_pipeline(StandardScaler(), MLP) with "
           f"random_state=0; fit time: the {args.folds} fits summed (median of "
-          f"{args.rounds} round(s)); {time.perf_counter() - started:.0f} s in all")
+          f"{args.rounds} round(s)); fastnn's dtype: {args.fastnn_dtype}; "
+          f"{time.perf_counter() - started:.0f} s in all")
     return 0
