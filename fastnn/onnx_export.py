@@ -12,7 +12,10 @@ batch dimension, of the model's dtype.
 Outputs: a ``Sequential`` gives ``Y``, what ``model.forward`` gives. A fitted
 ``fastnn.MLPClassifier`` gives ``label`` (``predict``: class labels, or the 0/1
 indicator matrix for multilabel targets) and ``probabilities`` (``predict_proba``); a
-``fastnn.MLPRegressor`` gives ``prediction`` (``predict``). Needs the ``onnx`` package
+``fastnn.MLPRegressor`` gives ``prediction`` (``predict``). A fitted scikit-learn
+``Pipeline`` of scalers (StandardScaler, MinMaxScaler, RobustScaler, "passthrough")
+ending in a fastnn estimator gives the estimator's outputs, its scalers as Sub/Div and
+Mul/Add (Clip) nodes in the model's dtype before the network. Needs the ``onnx`` package
 (``pip install -e '.[onnx]'`` in fastnn's checkout).
 """
 import os
@@ -45,7 +48,7 @@ def to_onnx(model_or_estimator, path=None):
         graph.network(model, "X", "Y")
         outputs = [("Y", model.dtype, ["batch", model.n_outputs])]
     else:
-        model, outputs = _estimator(graph, model_or_estimator)
+        model, outputs = _estimator(graph, *_pipeline_steps(model_or_estimator))
     proto = graph.model(model, outputs)
     onnx.checker.check_model(proto, full_check=True)
     if path is not None:
@@ -57,22 +60,53 @@ def to_onnx(model_or_estimator, path=None):
     return proto
 
 
-def _estimator(graph, estimator):
-    """The graph of a fitted fastnn estimator: its network, then predict's (and
-    predict_proba's) post-processing."""
+#: the scikit-learn scalers a Pipeline may hold before a fastnn estimator
+_SCALERS = ("StandardScaler", "MinMaxScaler", "RobustScaler")
+
+
+def _pipeline_steps(obj):
+    """(scalers, estimator) of a fitted Pipeline of scalers and a fastnn estimator, or
+    ((), obj) for anything that is not a Pipeline."""
+    try:
+        from sklearn.pipeline import Pipeline
+    except ImportError:
+        return (), obj
+    if not isinstance(obj, Pipeline):
+        return (), obj
+    scalers = []
+    for name, step in obj.steps[:-1]:
+        if step is None or step == "passthrough":
+            continue
+        if type(step).__name__ not in _SCALERS or \
+                not type(step).__module__.startswith("sklearn.preprocessing"):
+            raise TypeError(f"to_onnx exports a Pipeline of {', '.join(_SCALERS)} steps "
+                            f"ending in a fastnn estimator; step {name!r} is a "
+                            f"{type(step).__name__}. Export the estimator alone with "
+                            "fastnn.to_onnx(pipe[-1]) and that step with another tool")
+        scalers.append(step)
+    return scalers, obj.steps[-1][1]
+
+
+def _estimator(graph, scalers, estimator):
+    """The graph of a fitted fastnn estimator (after the Pipeline's ``scalers``): its
+    network, then predict's (and predict_proba's) post-processing."""
     try:
         from fastnn.sklearn import MLPClassifier, MLPRegressor
     except ImportError:
         MLPClassifier = MLPRegressor = ()
     if not isinstance(estimator, (MLPClassifier, MLPRegressor)):
-        raise TypeError("to_onnx exports a fastnn.Sequential or a fitted fastnn.MLPClassifier "
-                        f"or MLPRegressor, not a {type(estimator).__name__}")
+        what = "the Pipeline's last step" if scalers else "the argument"
+        raise TypeError("to_onnx exports a fastnn.Sequential, a fitted fastnn.MLPClassifier "
+                        "or MLPRegressor, or a Pipeline of scalers ending in one; "
+                        f"{what} is a {type(estimator).__name__}")
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(estimator)
+    for scaler in scalers:
+        check_is_fitted(scaler)
     model = estimator._model
     n = model.n_outputs
-    graph.network(model, "X", "outputs")
+    graph.network(model, graph.scaled(scalers, "X", model.dtype), "outputs")
     if isinstance(estimator, MLPRegressor):
         if n == 1:
             graph.node("Squeeze", ["outputs", graph.constant("axis1", np.array([1]))],
@@ -145,6 +179,32 @@ class _Graph:
             current = a
         if current != target:
             self.node("Identity", [current], [target])
+
+    def scaled(self, scalers, source, dtype):
+        """The name of ``source`` after each scaler's transform (in ``dtype``)."""
+        current = source
+        for i, scaler in enumerate(scalers):
+            kind = type(scaler).__name__
+            if kind == "MinMaxScaler":
+                steps = [("Mul", scaler.scale_), ("Add", scaler.min_)]
+            elif kind == "StandardScaler":
+                steps = [("Sub", scaler.mean_), ("Div", scaler.scale_)]
+            else:   # RobustScaler
+                steps = [("Sub", scaler.center_), ("Div", scaler.scale_)]
+            for op, values in steps:
+                if values is None:     # with_mean=False, with_scaling=False, ...
+                    continue
+                out = f"{op.lower()}{i}"
+                self.node(op, [current, self.constant(f"{out}_by", np.asarray(values,
+                                                                             dtype=dtype))],
+                          [out])
+                current = out
+            if kind == "MinMaxScaler" and scaler.clip:
+                low, high = (np.array(v, dtype=dtype) for v in scaler.feature_range)
+                self.node("Clip", [current, self.constant(f"low{i}", low),
+                                   self.constant(f"high{i}", high)], [f"clip{i}"])
+                current = f"clip{i}"
+        return current
 
     def softplus(self, z, a, l, dtype):
         """a = max(z, 0) + log(1 + e^-|z|): finite for any z, in any dtype (the Softplus

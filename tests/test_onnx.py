@@ -133,3 +133,57 @@ def test_bad_arguments():
     model = fastnn.Sequential([fastnn.Dense(2, 1)], seed=0)
     with pytest.raises(FileNotFoundError, match="cannot save the ONNX model"):
         fastnn.to_onnx(model, "/nonexistent/folder/m.onnx")
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_a_pipeline_of_scalers_and_an_estimator_is_one_graph(kind):
+    """StandardScaler, MinMaxScaler (clipping), RobustScaler and "passthrough" before
+    the estimator: the graph gives the pipeline's predictions (float64: to 1e-12;
+    float32: to 1e-5)."""
+    pytest.importorskip("sklearn")
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((80, 5)) * [1, 10, 100, 0.1, 3] + [0, 5, -50, 1, 0]
+    X[:, 4] = 2.0                                      # a constant feature (scale 1)
+    new = rng.standard_normal((30, 5)) * 40             # beyond the training range: clipped
+    for dtype in ("float64", "float32"):
+        if kind == "classifier":
+            y = (X[:, 0] + X[:, 1] / 10 > 0.5).astype(int)
+            estimator = fastnn.MLPClassifier(hidden_layer_sizes=(6,), max_iter=40,
+                                             random_state=0, dtype=dtype)
+        else:
+            y = X[:, 0] - X[:, 3]
+            estimator = fastnn.MLPRegressor(hidden_layer_sizes=(6,), max_iter=40,
+                                            random_state=0, dtype=dtype)
+        pipe = make_pipeline(StandardScaler(), "passthrough", MinMaxScaler(clip=True),
+                             RobustScaler(with_centering=False), estimator)
+        _fitted(pipe, X, y)
+        outputs = _session(fastnn.to_onnx(pipe)).run(None, {"X": new.astype(dtype)})
+        tol = TOLERANCE[dtype]
+        if kind == "classifier":
+            np.testing.assert_array_equal(outputs[0], pipe.predict(new))
+            np.testing.assert_allclose(outputs[1], pipe.predict_proba(new), rtol=tol, atol=tol)
+        else:
+            np.testing.assert_allclose(outputs[0], pipe.predict(new), rtol=tol, atol=tol)
+
+
+def test_a_pipeline_with_other_steps_says_what_to_export():
+    sklearn = pytest.importorskip("sklearn")
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(5)
+    X, y = rng.standard_normal((40, 4)), rng.integers(0, 2, 40)
+    pipe = _fitted(make_pipeline(PCA(2), fastnn.MLPClassifier(max_iter=5)), X, y)
+    with pytest.raises(TypeError, match=r"step 'pca' is a PCA.*to_onnx\(pipe\[-1\]\)"):
+        fastnn.to_onnx(pipe)
+    fastnn.to_onnx(pipe[-1])                            # the estimator alone exports
+    other = _fitted(make_pipeline(StandardScaler(), LogisticRegression()), X, y)
+    with pytest.raises(TypeError, match="the Pipeline's last step is a LogisticRegression"):
+        fastnn.to_onnx(other)
+    with pytest.raises(sklearn.exceptions.NotFittedError):
+        fastnn.to_onnx(make_pipeline(StandardScaler(), fastnn.MLPClassifier()))
