@@ -66,7 +66,7 @@ def search_seconds(n_jobs, backend):
     for _ in range(2):
         search = GridSearchCV(
             fastnn.MLPRegressor(hidden_layer_sizes=(64, 64), batch_size=64, max_iter=30,
-                                tol=0, random_state=0),
+                                tol=0, random_state=0, dtype="float32"),
             {"alpha": [1e-4, 1e-3], "learning_rate_init": [1e-3, 3e-3]}, cv=3, n_jobs=n_jobs)
         began = time.perf_counter()
         with joblib.parallel_config(backend=backend):

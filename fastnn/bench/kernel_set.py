@@ -111,13 +111,15 @@ from sklearn.datasets import load_wine
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 X, y = load_wine(return_X_y=True)
-make_pipeline(StandardScaler(), fastnn.MLPClassifier(max_iter=50, random_state=0)).fit(X, y)
+make_pipeline(StandardScaler(),
+              fastnn.MLPClassifier(max_iter=50, random_state=0, dtype="float32")).fit(X, y)
 """,
     "MLPRegressor((64, 64)) on bike": """
 import fastnn
 from fastnn.bench.sklearn_swap import load
 X, y = load("bike")
-fastnn.MLPRegressor(hidden_layer_sizes=(64, 64), max_iter=2, random_state=0).fit(X, y)
+fastnn.MLPRegressor(hidden_layer_sizes=(64, 64), max_iter=2, random_state=0,
+                    dtype="float32").fit(X, y)
 """,
     "BatchNorm+Dropout+AdamW": CHANGE.format(change="BatchNorm + Dropout").replace(
         "fastnn.Adam()", "fastnn.AdamW(1e-3, weight_decay=0.01)"),
