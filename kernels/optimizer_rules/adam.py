@@ -47,6 +47,3 @@ ADAMW = Rule("adamw", "AdamW", 0.001, _hyperparameters(0.01, False), ("m", "v"),
                  "shrinks\nthe weights, w ← (1 − lr·weight_decay)·w, then takes Adam's step. "
                  "The decay applies\nto Dense weights only (not biases, not BatchNorm's γ "
                  "and β).")
-
-#: the scalar functions the rules above call
-HELPERS = (moments,)

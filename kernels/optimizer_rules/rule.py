@@ -73,7 +73,3 @@ def prepared(g, w, l1, l2, clip_value, scale):
     """scale · clamp(g + l1 sign(w) + l2 w, −clip_value, clip_value): the gradient every
     rule's update receives."""
     return scale * min(max(regularized(g, w, l1, l2), -clip_value), clip_value)
-
-
-#: the scalar functions every rule may call (compiled with the rules)
-SHARED = (regularized, prepared)
