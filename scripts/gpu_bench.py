@@ -31,6 +31,7 @@ from fastnn.kernels import _random as cpu_random
 from fastnn.kernels import _schedules as cpu_sched
 from fastnn.kernels import cuda as gpu
 from fastnn.kernels.cuda._backend import cuda, require_cuda
+from fastnn.kernels.cuda._optimizers import device_segments
 from fastnn.kernels import Buffers
 from fastnn.kernels._layout import Segments, make_network
 from fastnn.kernels.optimizer_rules import RULES
@@ -176,7 +177,7 @@ def check_optimizers(rng, err, size=1000):
     cut = size * 3 // 5
     seg = Segments(np.array([0, cut, size]), np.array([1e-3, 0.0]), np.array([1e-2, 0.0]),
                    np.array([1.0, 0.0]))
-    seg_d = gpu.device_segments(seg)
+    seg_d = device_segments(seg)
     schedule = np.array([cpu_sched.COSINE, 1e-3, 10, 1, 1e-5, 1.0])
     hps = {rule.name: [float(h.default) for h in rule.hyperparameters] for rule in RULES}
     hps["sgd"] = [0.9, 1.0]    # Nesterov momentum
@@ -251,7 +252,7 @@ def bench_adam(sizes):
     for n in sizes:
         p = cuda.device_array(n, np.float32)
         g, state = cuda.device_array(n, np.float32), cuda.device_array((2, n), np.float32)
-        seg = gpu.device_segments(Segments(np.array([0, n]), np.zeros(1), np.zeros(1),
+        seg = device_segments(Segments(np.array([0, n]), np.zeros(1), np.zeros(1),
                                            np.zeros(1)))
         scratch = cuda.device_array(3, np.float64)
         row = {"op": "adam_update", "n": n}

@@ -39,3 +39,4 @@ def test_asking_for_the_gpu_without_cuda_says_how_to_get_it(monkeypatch):
     monkeypatch.setattr(backend, "available", lambda: False)
     with pytest.raises(RuntimeError, match=r"pip install -e '\.\[cuda\]'.*NUMBA_ENABLE_CUDASIM"):
         fastnn.Sequential([fastnn.Dense(2, 1)], device="cuda")
+

@@ -139,10 +139,10 @@ def _kernels(code):
     layerwise = rule.direction is not None
     names = dict(CONSTANTS=_twins[rule.constants], UPDATE=_twins[rule.update],
                  DIRECTION=_twins[rule.direction] if layerwise else None, LAYERWISE=layerwise)
-    update = cuda.jit(specialized(_update, f"{rule.name}_update", **names))
+    update = cuda.jit(specialized(_update, f"{rule.name}_kernel", **names))
     if not layerwise:
         return update, None
-    return update, cuda.jit(specialized(_layerwise_step, f"{rule.name}_step", **names))
+    return update, cuda.jit(specialized(_layerwise_step, f"{rule.name}_step_kernel", **names))
 
 
 @cuda.jit
