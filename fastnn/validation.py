@@ -81,20 +81,42 @@ def check_features(X, n_features, dtype, name="X"):
     if X.shape[1] != n_features:
         raise ValueError(f"{name} has {X.shape[1]} features per sample; the model expects "
                          f"{n_features}")
-    return _finite(converted(X, dtype, name), name)
+    with np.errstate(over="ignore"):
+        converted_X = np.ascontiguousarray(X, dtype=dtype)
+    try:
+        return _finite(converted_X, name)
+    except ValueError:
+        _refuse_beyond_range(X, converted_X, name)
+        raise
 
 
 def converted(a, dtype, name):
-    """``a`` as a C-contiguous array of ``dtype``; a finite value beyond that dtype's range
-    (which the conversion makes infinite) is a ValueError saying so."""
+    """``a`` as a C-contiguous array of ``dtype``. Only narrowing floats (float64 to
+    float32) can make a finite value infinite, so only then is the result scanned: a
+    value beyond the dtype's range is a ValueError that says so."""
     with np.errstate(over="ignore"):
         result = np.ascontiguousarray(a, dtype=dtype)
-    if result is not a and a.dtype.kind == "f" and result.dtype.itemsize < a.dtype.itemsize \
-            and np.isinf(result).any() and np.isfinite(a).all():
-        finfo = np.finfo(dtype)
-        raise ValueError(f"{name} has values beyond the range of {finfo.dtype.name} (largest "
-                         f"{finfo.max:.3g}); scale them, or use dtype='float64'")
+    if _narrowed(a, result):
+        try:
+            _finite(result, name)
+        except ValueError:
+            _refuse_beyond_range(a, result, name)
+            raise
     return result
+
+
+def _narrowed(a, result):
+    """Whether ``result`` is ``a``'s floats converted to a narrower float type."""
+    return result is not a and a.dtype.kind == "f" and result.dtype.itemsize < a.dtype.itemsize
+
+
+def _refuse_beyond_range(a, result, name):
+    """Raise the ValueError of finite values of ``a`` that ``result``'s narrower float type
+    made infinite (nothing when ``a`` itself is not finite)."""
+    if _narrowed(a, result) and np.isfinite(a).all():
+        finfo = np.finfo(result.dtype)
+        raise ValueError(f"{name} has values beyond the range of {finfo.dtype.name} (largest "
+                         f"{finfo.max:.3g}); scale them, or use dtype='float64'") from None
 
 
 def check_targets(y, n_samples, n_outputs, loss, dtype, name="y"):
