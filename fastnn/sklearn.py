@@ -209,8 +209,7 @@ class _MLP(BaseEstimator):
 
         def loss_and_grad(params):
             _, grad = objective(params)
-            squares = sum(float(np.square(d.W, dtype=np.float64).sum())
-                          for d in model.dense_layers)
+            squares = _weight_squares(model)
             loss = data_loss(T, objective.outputs()) + 0.5 * self.alpha * squares / n
             grad /= scale
             return loss, grad
@@ -388,8 +387,7 @@ class _MLP(BaseEstimator):
         def end_of_epoch(epoch, logs):
             self.n_iter_ += 1
             self.t_ += n
-            squares = sum(float(np.square(d.W, dtype=np.float64).sum())
-                          for d in model.dense_layers)
+            squares = _weight_squares(model)
             self.loss_ = loss_factor * logs["loss"] + penalty * squares
             self.loss_curve_.append(self.loss_)
             if self.verbose:
@@ -565,6 +563,11 @@ def _seed_of(rng):
     generator, without drawing from it: scikit-learn's own draws stay in its order."""
     digest = hashlib.sha256(np.asarray(rng.get_state()[1]).tobytes()).digest()
     return int.from_bytes(digest[:4], "little") >> 1
+
+
+def _weight_squares(model):
+    """|W|²: the squared weights of every Dense layer of ``model``, summed in float64."""
+    return sum(float(np.square(d.W, dtype=np.float64).sum()) for d in model.dense_layers)
 
 
 class _OptimizerView:
