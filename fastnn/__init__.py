@@ -5,7 +5,8 @@
     history = model.fit(X, y, epochs=20, batch_size=64, optimizer=fastnn.Adam(lr=1e-3))
 """
 from fastnn.callbacks import Callback, Checkpoint, ReduceLROnPlateau
-from fastnn.layers import Activation, BatchNorm, Dense, Dropout
+from fastnn.layers import (Activation, BatchNorm, Conv1D, Conv2D, Dense, Dropout, Flatten,
+                           MaxPool1D, MaxPool2D)
 from fastnn.model import Sequential
 from fastnn.onnx_export import to_onnx
 from fastnn.optimizers import SGD, Adagrad, Adam, AdamW, Lamb, Lion, Optimizer, RMSprop
@@ -40,6 +41,6 @@ def __getattr__(name):
 
 __all__ = ["__version__", "MLPClassifier", "MLPRegressor",
            "Activation", "Adagrad", "Adam", "AdamW", "BatchNorm", "Callback", "Checkpoint",
-           "CosineDecay", "Dense", "Dropout", "ExponentialDecay", "InverseTimeDecay", "Lamb",
-           "Lion", "Optimizer", "RMSprop", "ReduceLROnPlateau", "SGD", "Sequential", "StepDecay",
+           "Conv1D", "Conv2D", "CosineDecay", "Dense", "Dropout", "ExponentialDecay", "Flatten",
+           "InverseTimeDecay", "Lamb", "Lion", "MaxPool1D", "MaxPool2D", "Optimizer", "RMSprop", "ReduceLROnPlateau", "SGD", "Sequential", "StepDecay",
            "compile", "get_num_threads", "load", "set_num_threads", "to_onnx"]

@@ -31,46 +31,56 @@ _PROBABILITY_OUTPUTS = ("softmax", "sigmoid")
 
 
 def _initial_weights(block, rng):
-    """He normal for ReLU-like blocks, Glorot uniform otherwise (float64)."""
-    fan_in, fan_out = block.dense.n_in, block.dense.n_out
+    """He normal for ReLU-like blocks, Glorot uniform otherwise (float64), in W's shape."""
+    fan_in, fan_out = block.fans
+    shape = block.layer.W.shape
     if block.activation in ("relu", "softplus"):
-        return rng.standard_normal((fan_out, fan_in)) * math.sqrt(2.0 / fan_in)
+        return rng.standard_normal(shape) * math.sqrt(2.0 / fan_in)
     limit = math.sqrt(6.0 / (fan_in + fan_out))
-    return rng.uniform(-limit, limit, (fan_out, fan_in))
+    return rng.uniform(-limit, limit, shape)
+
+
+#: a block's kind as the kernels number it
+_KIND_CODES = {"dense": contract.DENSE, "conv": contract.CONV, "pool": contract.POOL}
 
 
 class Sequential:
-    """A stack of dense blocks trained as one compiled loop.
+    """A stack of blocks trained as one compiled loop.
 
     Parameters: ``layers`` (Dense layers, each optionally followed by BatchNorm and/or
-    Activation, with Dropout before any Dense), ``loss`` ("mse", "binary_crossentropy",
+    Activation, with Dropout before any Dense; convolutions and pooling, then Flatten,
+    before them: docs/convolutions.md), ``input_shape`` (one sample's shape, such as
+    (channels, height, width); needed when the first layer is not Dense), ``loss`` ("mse", "binary_crossentropy",
     "categorical_crossentropy"), ``dtype`` ("float32" or "float64"), ``seed`` (initial
     weights and the dropout stream; also the default shuffling seed of ``fit``) and
     ``device`` ("cpu", or "cuda" to train and infer on a GPU — or the CUDA simulator —
     with fastnn.kernels.cuda; see fastnn.device).
     """
 
-    def __init__(self, layers, *, loss="mse", dtype="float32", seed=None, device="cpu"):
-        self._setup(layers, loss, dtype, seed, device)
+    def __init__(self, layers, *, input_shape=None, loss="mse", dtype="float32", seed=None,
+                 device="cpu"):
+        self._setup(layers, input_shape, loss, dtype, seed, device)
         self._init_params()
 
     @classmethod
-    def _restored(cls, layers, loss, dtype, seed, device, dropout_key):
+    def _restored(cls, layers, input_shape, loss, dtype, seed, device, dropout_key):
         """A model with the given architecture and dropout stream key whose parameters
         are left at zero, for ``fastnn.load`` to fill (fastnn.persistence)."""
         model = cls.__new__(cls)
-        model._setup(layers, loss, dtype, seed, device, dropout_key)
+        model._setup(layers, input_shape, loss, dtype, seed, device, dropout_key)
         return model
 
-    def _setup(self, layers, loss, dtype, seed, device, dropout_key=None):
+    def _setup(self, layers, input_shape, loss, dtype, seed, device, dropout_key=None):
         if not isinstance(loss, str):
             raise TypeError(f"loss must be a string, got {type(loss).__name__}")
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; choose from {sorted(LOSSES)}")
         self.dtype = check_dtype(dtype)
         layers = list(layers) if hasattr(layers, "__iter__") else layers
-        self.blocks = blocks_of(layers)
+        self.blocks = blocks_of(layers, input_shape)
         self.layers = layers
+        #: one sample's shape: (features,), or (channels, length), (channels, height, width)
+        self.input_shape = self.blocks[0].shape_in
         self.loss_name = loss
         if loss != "mse" and self.blocks[-1].activation not in _PROBABILITY_OUTPUTS:
             raise ValueError(f"loss {loss!r} needs probabilities: give the last layer "
@@ -78,6 +88,10 @@ class Sequential:
                              f"{self.blocks[-1].activation!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
             raise TypeError(f"seed must be an integer or None, got {type(seed).__name__}")
+        spatial = next((b.layer for b in self.blocks if b.kind != "dense"), None)
+        if device == "cuda" and spatial is not None:
+            raise ValueError(f"device='cuda': {spatial!r} layers run on the CPU only for now; "
+                             "use device='cpu'")
         self.device = check_device(device)
         self.seed = seed
         self._rng = np.random.default_rng(seed)
@@ -101,27 +115,30 @@ class Sequential:
     # ------------------------------------------------------------------ layout
     def _build(self, dropout_key=None):
         blocks = self.blocks
-        sizes = [blocks[0].dense.n_in] + [b.dense.n_out for b in blocks]
-        acts = [ACTIVATIONS[b.activation] for b in blocks]
         loss_code = LOSSES[self.loss_name]
         key = np.random.SeedSequence(self.seed, spawn_key=(1,)).generate_state(1, np.uint64)[0] \
             if dropout_key is None else np.uint64(dropout_key)
+        specs = [contract.BlockSpec(
+            kind=_KIND_CODES[b.kind], n_in=b.n_in, n_out=b.n_out, geom=b.geometry,
+            act=ACTIVATIONS[b.activation], norm=b.norm is not None,
+            momentum=b.norm.momentum if b.norm else 0.0, eps=b.norm.eps if b.norm else 0.0,
+            drop=b.drop, l1=getattr(b.layer, "l1", 0.0), l2=getattr(b.layer, "l2", 0.0))
+            for b in blocks]
         self.net, n_params, n_stats = make_network(
-            sizes, acts, [int(b.norm is not None) for b in blocks],
-            [b.norm.momentum if b.norm else 0.0 for b in blocks],
-            [b.norm.eps if b.norm else 0.0 for b in blocks], [b.drop for b in blocks],
-            [b.dense.l1 for b in blocks], [b.dense.l2 for b in blocks], loss_code,
-            contract.is_fused.py_func(acts[-1], loss_code), key)
+            specs, loss_code, contract.is_fused.py_func(specs[-1].act, loss_code), key)
         self.params = aligned_zeros(n_params, self.dtype)
         self.grads = aligned_zeros(n_params, self.dtype)
         self.stats = aligned_zeros(n_stats, self.dtype)
         net = self.net
         for l, block in enumerate(blocks):
-            dense, norm = block.dense, block.norm
-            dense.W = contract.weight_view.py_func(self.params, net, l)
-            dense.b = contract.bias_view.py_func(self.params, net, l)
-            dense.dW = contract.weight_view.py_func(self.grads, net, l)
-            dense.db = contract.bias_view.py_func(self.grads, net, l)
+            layer, norm = block.layer, block.norm
+            if block.kind != "pool":
+                shape = getattr(layer, "weight_shape", None)
+                for name, flat in (("W", self.params), ("dW", self.grads)):
+                    W = contract.weight_view.py_func(flat, net, l)
+                    setattr(layer, name, W if shape is None else W.reshape(shape))
+                layer.b = contract.bias_view.py_func(self.params, net, l)
+                layer.db = contract.bias_view.py_func(self.grads, net, l)
             if norm is not None:
                 norm.gamma = contract.gamma_view.py_func(self.params, net, l)
                 norm.beta = contract.beta_view.py_func(self.params, net, l)
@@ -135,9 +152,9 @@ class Sequential:
 
     def _init_params(self):
         rng = np.random.default_rng(self.seed)
-        for block in self.blocks:
-            block.dense.W[...] = _initial_weights(block, rng)
-            block.dense.b[...] = 0
+        for block in self.weighted_blocks:
+            block.layer.W[...] = _initial_weights(block, rng)
+            block.layer.b[...] = 0
             if block.norm is not None:
                 for array, value in ((block.norm.gamma, 1), (block.norm.beta, 0),
                                      (block.norm.running_mean, 0), (block.norm.running_var, 1)):
@@ -177,14 +194,19 @@ class Sequential:
     @property
     def dense_layers(self):
         """The Dense layers, in order."""
-        return [block.dense for block in self.blocks]
+        return [block.layer for block in self.blocks if block.kind == "dense"]
+
+    @property
+    def weighted_blocks(self):
+        """The blocks with weights (Dense and convolutions), in order."""
+        return [block for block in self.blocks if block.kind != "pool"]
 
     @property
     def has_batchnorm(self):
         return any(block.norm is not None for block in self.blocks)
 
     def _xy(self, X, y, xname="X", yname="y"):
-        X = check_features(X, self.n_inputs, self.dtype, xname)
+        X = check_features(X, self.input_shape, self.dtype, xname)
         T = check_targets(y, X.shape[0], self.n_outputs, self.loss_name, self.dtype, yname)
         return X, T
 
@@ -199,7 +221,7 @@ class Sequential:
     def forward(self, X):
         """The network's outputs f_L(...f_1(W_1 x + b_1)...) for each row of X: (n, n_outputs).
         BatchNorm uses its running statistics; Dropout is the identity."""
-        X = check_features(X, self.n_inputs, self.dtype)
+        X = check_features(X, self.input_shape, self.dtype)
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         infer(self, X, np.empty((0, self.n_outputs), dtype=self.dtype), out)
         return out
@@ -245,10 +267,11 @@ class Sequential:
 
     # ------------------------------------------------------------- gradients
     def penalty(self):
-        """The regularization term l1·|W|₁ + l2/2·|W|² summed over the Dense layers."""
+        """The regularization term l1·|W|₁ + l2/2·|W|² summed over the layers with
+        weights."""
         return sum(l.l1 * float(np.abs(l.W, dtype=np.float64).sum())
                    + 0.5 * l.l2 * float(np.square(l.W, dtype=np.float64).sum())
-                   for l in self.dense_layers)
+                   for l in (block.layer for block in self.weighted_blocks))
 
     def loss_and_grad(self, X, y, *, step=0):
         """The training objective on (X, y) as one minibatch — mean loss plus the penalty —
@@ -376,7 +399,8 @@ class Sequential:
     def __repr__(self):
         layers = ", ".join(repr(l) for l in self.layers)
         device = "" if self.device == "cpu" else f", device={self.device!r}"
-        return (f"Sequential([{layers}], loss={self.loss_name!r}, "
+        shape = f"input_shape={self.input_shape!r}, " if len(self.input_shape) > 1 else ""
+        return (f"Sequential([{layers}], {shape}loss={self.loss_name!r}, "
                 f"dtype={np.dtype(self.dtype).name!r}, seed={self.seed!r}{device})")
 
 

@@ -159,6 +159,10 @@ class _Graph:
 
     def network(self, model, source, target):
         """Gemm + activation per block from ``source`` to ``target``."""
+        spatial = next((b.layer for b in model.blocks if b.kind != "dense"), None)
+        if spatial is not None:
+            raise ValueError(f"to_onnx: {spatial!r} layers cannot be exported yet; ONNX export "
+                             "covers Dense, BatchNorm, Activation and Dropout layers")
         current = source
         for l, block in enumerate(model.blocks):
             W, b = _folded(block, model.dtype)
@@ -234,9 +238,9 @@ class _Graph:
 
 def _folded(block, dtype):
     """(W, b) of a block's Gemm: the Dense's, or with its BatchNorm folded in."""
-    W = np.asarray(block.dense.W, dtype=np.float64)
+    W = np.asarray(block.layer.W, dtype=np.float64)
     if block.norm is None:
-        return W.astype(dtype), np.asarray(block.dense.b, dtype=dtype).copy()
+        return W.astype(dtype), np.asarray(block.layer.b, dtype=dtype).copy()
     norm = block.norm
     s = np.asarray(norm.gamma, np.float64) / np.sqrt(np.asarray(norm.running_var, np.float64)
                                                      + norm.eps)

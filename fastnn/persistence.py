@@ -67,6 +67,7 @@ def model_arrays(model):
         "model": {
             "layers": [{"type": type(layer).__name__, "config": layer.config()}
                        for layer in model.layers],
+            "input_shape": list(model.input_shape),
             "loss": model.loss_name,
             "dtype": np.dtype(model.dtype).name,
             "seed": None if model.seed is None else int(model.seed),
@@ -218,8 +219,11 @@ def _build(members, restore, device):
     if not key.isdigit() or int(key) >= 2 ** 64:
         raise _Invalid(f"the dropout key {key!r} is not a 64-bit unsigned integer")
     device = _field(spec, "device", str, "model ") if device is None else device
+    input_shape = spec.get("input_shape")       # files of fastnn 0.2: the first Dense's
+    if input_shape is not None:
+        input_shape = tuple(_field(spec, "input_shape", list, "model "))
     try:
-        model = restore(layers, _field(spec, "loss", str, "model "),
+        model = restore(layers, input_shape, _field(spec, "loss", str, "model "),
                         _field(spec, "dtype", str, "model "), seed, device, int(key))
     except (TypeError, ValueError) as exc:
         raise _Invalid(f"its model description is invalid: {exc}") from None

@@ -325,8 +325,8 @@ class _MLP(BaseEstimator):
         dtype = self.dtype or ("float32" if input_dtype == np.float32 else "float64")
         model = Sequential(layers, loss=loss, dtype=dtype, seed=seed)
         for block, (coef, intercept) in zip(model.blocks, initial):
-            block.dense.W[...] = coef.T
-            block.dense.b[...] = 0.0 if block.norm is not None else intercept   # β instead
+            block.layer.W[...] = coef.T
+            block.layer.b[...] = 0.0 if block.norm is not None else intercept   # β instead
         return model
 
     def _sklearn_loss_name(self, n_outputs):
@@ -347,7 +347,7 @@ class _MLP(BaseEstimator):
             return model
         layers = [Dense(**{**layer.config(), "l2": l2}) if isinstance(layer, Dense)
                   else type(layer)(**layer.config()) for layer in model.layers]
-        rebuilt = Sequential._restored(layers, model.loss_name, model.dtype, model.seed,
+        rebuilt = Sequential._restored(layers, None, model.loss_name, model.dtype, model.seed,
                                        model.device, int(model.net.key))
         np.copyto(rebuilt.params, model.params)
         np.copyto(rebuilt.stats, model.stats)

@@ -27,6 +27,7 @@ import threading
 import numba
 from threadpoolctl import ThreadpoolController, threadpool_info, threadpool_limits
 
+from fastnn.kernels.contract import largest_work
 from fastnn.parallel_regions import parallel_regions_in_turn
 from fastnn.validation import check_positive_int
 
@@ -62,10 +63,10 @@ BLAS_THREADS_WORK = 1 << 23
 
 
 def largest_product(net, batch_size):
-    """m·k·n of the largest matrix product in a step of ``batch_size`` samples: the widest
-    layer's weights times the batch."""
-    sizes = net.sizes.tolist()
-    return batch_size * max(a * b for a, b in zip(sizes, sizes[1:]))
+    """m·k·n of the largest matrix product in a step of ``batch_size`` samples: the
+    largest multiply-adds per sample of a layer (for a dense layer, its weights) times the
+    batch."""
+    return batch_size * largest_work(net)
 
 
 @contextlib.contextmanager

@@ -71,16 +71,25 @@ def _finite(a, name):
     return a
 
 
-def check_features(X, n_features, dtype, name="X"):
-    """X as a C-contiguous (n_samples, n_features) array of ``dtype``."""
+def check_features(X, shape, dtype, name="X"):
+    """X as a C-contiguous (n_samples, n_features) array of ``dtype``. ``shape`` is one
+    sample's (an int: its features); for a shape of several dimensions (a convolution's
+    input) X may also be (n_samples, *shape), read in C order."""
     X = _numeric_array(X, name)
+    shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
+    n_features = math.prod(shape)
+    if len(shape) > 1 and X.ndim == len(shape) + 1 and X.shape[1:] == shape:
+        X = X.reshape(X.shape[0], n_features)
     if X.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {X.shape}")
+        wanted = "" if len(shape) == 1 else f" or (n_samples, {', '.join(map(str, shape))})"
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features){wanted}, got shape "
+                         f"{X.shape}")
     if X.shape[0] == 0:
         raise ValueError(f"{name} is empty (0 samples)")
     if X.shape[1] != n_features:
+        per = "" if len(shape) == 1 else f" (one sample of shape {shape})"
         raise ValueError(f"{name} has {X.shape[1]} features per sample; the model expects "
-                         f"{n_features}")
+                         f"{n_features}{per}")
     with np.errstate(over="ignore"):
         converted_X = np.ascontiguousarray(X, dtype=dtype)
     try:

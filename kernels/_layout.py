@@ -4,13 +4,17 @@ named tuples (docs/design.md, "Tables grouped").
 A network is L blocks. Block l (0-based) maps A_l (n_l × batch) to A_{l+1}:
 
     Ã_l  = dropout(A_l, drop[l])             inverted dropout of the block's input
-    Z    = W_l · Ã_l                          W_l (n_{l+1} × n_l), row-major
+    Z    = W_l · Ã_l                          dense: W_l (n_{l+1} × n_l), row-major
+         = conv(W_l, Ã_l)                     convolution: W_l (c_out × c_in·kh·kw)
+         = maxpool(Ã_l)                       pooling: no W_l, b_l (kernels._conv)
     Y    = Z + b_l                            plain block
          = γ_l ⊙ (Z − μ)/σ + β_l              BatchNorm block (b_l unused, kept at 0)
     A_{l+1} = f_l(Y)
 
-``Network`` holds, per block: ``acts`` (activation codes), ``w_off``/``b_off`` (W_l and
-b_l in ``params``), ``norm`` (1 for a BatchNorm block), ``g_off`` (γ_l in ``params``,
+``Network`` holds, per block: ``kind`` (DENSE, CONV, POOL) and ``geom`` (a convolution's or
+pooling's 12 numbers, kernels._conv), ``acts`` (activation codes), ``w_off``/``b_off`` (W_l and
+b_l in ``params``; -1 for pooling), ``w_rows``/``w_cols`` (W_l's shape; b_l has w_rows),
+``norm`` (1 for a BatchNorm block), ``g_off`` (γ_l in ``params``,
 β_l right after it), ``r_off`` (running mean in ``stats``, running variance after
 it), ``momentum``/``eps`` (BatchNorm's), ``drop`` (dropout rate of the block's input);
 per activation l = 0..L: ``sizes`` (n_l); the loss code, ``fused`` (last activation and
@@ -29,10 +33,12 @@ coefficients and ``decay`` = 1 where decoupled weight decay applies (weights onl
 
 The workspace ``ws`` of minibatches of at most ``cap`` samples is one flat vector:
 
-    [ X n_0 | T n_L | A_1 .. A_L | D_1 .. D_L | Ẑ of BatchNorm blocks ] × cap
+    [ X n_0 | T n_L | A_1 .. A_L | D_1 .. D_L | per block: Ẑ of BatchNorm, a
+      convolution's cols (K·P) and lin (c_out·P), pooling's argmax (n_{l+1}) ] × cap
     [ μ_l, 1/σ_l of BatchNorm blocks (n_{l+1} each) ]
 
-A_l, D_l and Ẑ start at ``a_unit[l]``, ``d_unit[l]``, ``h_unit[l]`` times ``cap``
+A_l, D_l and Ẑ start at ``a_unit[l]``, ``d_unit[l]``, ``h_unit[l]`` times ``cap``, cols
+(and argmax) and lin at ``col_unit[l]`` and ``lin_unit[l]`` times ``cap``
 (matrices stored column-major: column j is sample j); the per-feature buffers at
 ``ws_units · cap + f_off[l]``. D_l holds the loss gradient at A_l. ``acc`` is a float64
 scratch of ``acc_size`` for the reductions of BatchNorm and a split minibatch's sums.
@@ -42,13 +48,24 @@ from collections import namedtuple
 import numpy as np
 
 from ._jit import kernel
+from ._conv import GEOMETRY_COLUMNS, H_OUT, W_OUT
 from ._matmul import PARTS
 from ._plan import Plan
 
 Segments = namedtuple("Segments", "bounds l1 l2 decay")
-Network = namedtuple("Network", "sizes acts w_off b_off norm g_off r_off momentum eps drop "
-                                "key loss fused a_unit d_unit h_unit f_off ws_units ws_fixed "
-                                "parts acc_size seg plan")
+Network = namedtuple("Network", "sizes kind geom acts w_off w_rows w_cols b_off norm g_off r_off "
+                                "momentum eps drop key loss fused a_unit d_unit h_unit "
+                                "col_unit lin_unit f_off ws_units ws_fixed parts acc_size seg "
+                                "plan")
+
+#: block kinds: the map from a block's input to its output before bias, BatchNorm and f
+DENSE, CONV, POOL = range(3)
+
+#: one block as ``make_network`` takes it: its ``kind``, input and output widths (features
+#: per sample), ``geom`` (the 12 numbers of kernels._conv for CONV and POOL, None for
+#: DENSE), activation code, BatchNorm (``norm``, ``momentum``, ``eps``), the dropout rate
+#: of its input and the L1/L2 coefficients of its weights
+BlockSpec = namedtuple("BlockSpec", "kind n_in n_out geom act norm momentum eps drop l1 l2")
 
 
 def _i64(values):
@@ -59,11 +76,23 @@ def _f64(values):
     return np.array(values, dtype=np.float64)
 
 
-def make_network(sizes, acts, norm, momentum, eps, drop, l1, l2, loss, fused, key):
-    """The ``Network`` of L blocks from per-block lists (``sizes`` has L + 1 widths), and
-    the lengths of ``params`` and ``stats``."""
-    L = len(acts)
-    w_off, b_off, g_off, r_off = [], [], [], []
+def _shapes(spec):
+    """(rows and columns of W, workspace units of the block's cols and lin, multiply-adds
+    per sample of its product) of a block."""
+    if spec.kind == DENSE:
+        return spec.n_out, spec.n_in, 0, 0, spec.n_out * spec.n_in
+    c_in, _, _, c_out, h_out, w_out, kh, kw = spec.geom[:8]
+    if spec.kind == POOL:
+        return 0, 0, spec.n_out, 0, 0
+    K, P = c_in * kh * kw, h_out * w_out
+    return c_out, K, K * P, c_out * P, c_out * K * P
+
+
+def make_network(blocks, loss, fused, key):
+    """The ``Network`` of the ``BlockSpec``s ``blocks``, and the lengths of ``params`` and
+    ``stats``."""
+    L = len(blocks)
+    w_off, w_rows, w_cols, b_off, g_off, r_off, work = [], [], [], [], [], [], []
     bounds, seg_l1, seg_l2, decay = [0], [], [], []
     n_params = n_stats = 0
 
@@ -77,15 +106,23 @@ def make_network(sizes, acts, norm, momentum, eps, drop, l1, l2, loss, fused, ke
         decay.append(decays)
         return start
 
-    for l in range(L):
-        n_in, n_out = sizes[l], sizes[l + 1]
-        w_off.append(tensor(n_out * n_in, l1[l], l2[l], 1.0))
-        b_off.append(tensor(n_out))
-        if norm[l]:
-            g_off.append(tensor(n_out))
-            tensor(n_out)
+    sizes = [blocks[0].n_in] + [spec.n_out for spec in blocks]
+    for spec in blocks:
+        rows, cols, _, _, macs = _shapes(spec)
+        w_rows.append(rows)
+        w_cols.append(cols)
+        work.append(macs)
+        if rows:
+            w_off.append(tensor(rows * cols, spec.l1, spec.l2, 1.0))
+            b_off.append(tensor(rows))
+        else:
+            w_off.append(-1)
+            b_off.append(-1)
+        if spec.norm:
+            g_off.append(tensor(spec.n_out))
+            tensor(spec.n_out)
             r_off.append(n_stats)
-            n_stats += 2 * n_out
+            n_stats += 2 * spec.n_out
         else:
             g_off.append(-1)
             r_off.append(-1)
@@ -97,28 +134,44 @@ def make_network(sizes, acts, norm, momentum, eps, drop, l1, l2, loss, fused, ke
     for l in range(1, L + 1):
         d_unit.append(units)
         units += sizes[l]
-    h_unit, f_off, fixed = [], [], 0
-    for l in range(L):
-        if norm[l]:
+    h_unit, col_unit, lin_unit, f_off, fixed = [], [], [], [], 0
+    for spec in blocks:
+        if spec.norm:
             h_unit.append(units)
-            units += sizes[l + 1]
+            units += spec.n_out
             f_off.append(fixed)
-            fixed += 2 * sizes[l + 1]
+            fixed += 2 * spec.n_out
         else:
             h_unit.append(-1)
             f_off.append(-1)
-    widest_norm = max([sizes[l + 1] for l in range(L) if norm[l]] or [0])
-    norms, drops = any(bool(n) for n in norm), any(d > 0.0 for d in drop)
+        _, _, col, lin, _ = _shapes(spec)
+        col_unit.append(units if col else -1)
+        units += col
+        lin_unit.append(units if lin else -1)
+        units += lin
+    geom = np.zeros((L, GEOMETRY_COLUMNS), dtype=np.int64)
+    for l, spec in enumerate(blocks):
+        if spec.geom is not None:
+            geom[l] = spec.geom
+    widest_norm = max([spec.n_out for spec in blocks if spec.norm] or [0])
+    kinds = {spec.kind for spec in blocks}
     net = Network(
-        sizes=_i64(sizes), acts=_i64(acts), w_off=_i64(w_off), b_off=_i64(b_off),
-        norm=_i64(norm), g_off=_i64(g_off), r_off=_i64(r_off), momentum=_f64(momentum),
-        eps=_f64(eps), drop=_f64(drop), key=np.uint64(key), loss=np.int64(loss),
-        fused=bool(fused), a_unit=_i64(a_unit), d_unit=_i64(d_unit), h_unit=_i64(h_unit),
-        f_off=_i64(f_off), ws_units=np.int64(units), ws_fixed=np.int64(fixed),
-        parts=np.int64(PARTS), acc_size=np.int64(max(2 * widest_norm, 2 * PARTS)),
+        sizes=_i64(sizes), kind=_i64([spec.kind for spec in blocks]), geom=geom,
+        acts=_i64([spec.act for spec in blocks]), w_off=_i64(w_off), w_rows=_i64(w_rows),
+        w_cols=_i64(w_cols), b_off=_i64(b_off), norm=_i64([int(spec.norm) for spec in blocks]),
+        g_off=_i64(g_off), r_off=_i64(r_off),
+        momentum=_f64([spec.momentum for spec in blocks]),
+        eps=_f64([spec.eps for spec in blocks]), drop=_f64([spec.drop for spec in blocks]),
+        key=np.uint64(key), loss=np.int64(loss), fused=bool(fused),
+        a_unit=_i64(a_unit), d_unit=_i64(d_unit), h_unit=_i64(h_unit),
+        col_unit=_i64(col_unit), lin_unit=_i64(lin_unit), f_off=_i64(f_off),
+        ws_units=np.int64(units), ws_fixed=np.int64(fixed), parts=np.int64(PARTS),
+        acc_size=np.int64(max(2 * widest_norm, 2 * PARTS)),
         seg=Segments(_i64(bounds), _f64(seg_l1), _f64(seg_l2), _f64(decay)),
-        plan=Plan(norm=norms, dropout=drops, loss=int(loss), fused=bool(fused),
-                  parallel=_parallel(sizes, 0), split=False))
+        plan=Plan(norm=any(spec.norm for spec in blocks),
+                  dropout=any(spec.drop > 0.0 for spec in blocks), conv=CONV in kinds,
+                  pool=POOL in kinds, loss=int(loss), fused=bool(fused),
+                  parallel=_parallel(w_rows, w_cols, work, 0), split=False))
     return net, n_params, n_stats
 
 
@@ -162,30 +215,44 @@ def split_parts(parts, cap):
     return max(1, min(parts, cap // MIN_PART))
 
 
-def _widest(sizes):
-    return max(a * b for a, b in zip(sizes, sizes[1:]))
+def _widest(w_rows, w_cols):
+    return max(int(r) * int(c) for r, c in zip(w_rows, w_cols))
 
 
-def _parallel(sizes, batch_size):
-    widest = _widest(sizes)
-    return bool(widest >= PARALLEL_WEIGHTS or widest * batch_size >= PARALLEL_PRODUCT)
+def _parallel(w_rows, w_cols, work, batch_size):
+    return bool(_widest(w_rows, w_cols) >= PARALLEL_WEIGHTS or
+                max(work) * batch_size >= PARALLEL_PRODUCT)
+
+
+def block_work(net):
+    """Multiply-adds per sample of each block's product: W's size, times the output
+    positions of a convolution (0 for pooling)."""
+    positions = np.where(net.kind == DENSE, 1, net.geom[:, H_OUT] * net.geom[:, W_OUT])
+    return net.w_rows * net.w_cols * positions
+
+
+def largest_work(net):
+    """Multiply-adds per sample of the network's largest product (for a dense network,
+    its widest layer's weights)."""
+    return int(max(block_work(net)))
 
 
 def planned_for(net, batch_size, training=False, rows=None):
     """``net`` with the plan for minibatches of ``batch_size`` samples: parallel products
     when its widest layer has PARALLEL_WEIGHTS weights (as ``make_network`` plans it) or
-    its largest product PARALLEL_PRODUCT multiply-adds. For ``training`` steps
+    its largest product PARALLEL_PRODUCT multiply-adds (``work``: a convolution's product
+    is over all its output positions). For ``training`` steps
     (kernels._training.train_batches), a smaller network without BatchNorm or Dropout
     whose largest product has SPLIT_PRODUCT multiply-adds splits its minibatches by
     samples instead (Plan.split), from two parts of MIN_PART samples. For inference on
     ``rows`` rows, a smaller network runs on the parallel plan only from
-    PARALLEL_INFERENCE_WORK multiply-adds per layer (widest × rows)."""
-    sizes = net.sizes.tolist()
-    widest = _widest(sizes)
-    parallel = _parallel(sizes, batch_size)
-    if rows is not None and widest < PARALLEL_WEIGHTS:
-        parallel = parallel and widest * rows >= PARALLEL_INFERENCE_WORK
-    split = bool(training and widest < PARALLEL_WEIGHTS and widest * batch_size >= SPLIT_PRODUCT
+    PARALLEL_INFERENCE_WORK multiply-adds per layer (work × rows)."""
+    small = _widest(net.w_rows, net.w_cols) < PARALLEL_WEIGHTS
+    work = largest_work(net)
+    parallel = _parallel(net.w_rows, net.w_cols, block_work(net), batch_size)
+    if rows is not None and small:
+        parallel = parallel and work * rows >= PARALLEL_INFERENCE_WORK
+    split = bool(training and small and work * batch_size >= SPLIT_PRODUCT
                  and not net.plan.norm and not net.plan.dropout
                  and batch_size >= 2 * MIN_PART)
     if split:

@@ -1,6 +1,7 @@
 """A whole network as flat arrays plus the tables of kernels._layout (docs/design.md, "The
 model is data"): views into the flat vectors, and the forward and backward passes of
-any depth and any mix of plain, BatchNorm and Dropout blocks.
+any depth and any mix of plain, BatchNorm and Dropout blocks, dense, convolution and
+pooling (``net.kind``; the convolution and pooling kernels are kernels._conv's).
 
 Every pass takes the network ``net`` (a layout.Network) and the buffers ``buf`` (a
 ``Buffers``: ``params``, ``grads``, optimizer ``state``, running ``stats`` of BatchNorm,
@@ -21,8 +22,10 @@ time (kernels._plan): a network without BatchNorm never compiles it. The per-blo
 from collections import namedtuple
 
 from ._jit import kernel
-from ._activations import (IDENTITY, SIGMOID, SOFTMAX, bias_activation_forward, derivative_inplace,
-                          row_sum)
+from ._activations import (IDENTITY, SIGMOID, SOFTMAX, activation_forward,
+                           bias_activation_forward, derivative_inplace, row_sum)
+from ._conv import H_OUT, W_OUT, col2im, fold_bias, im2col, maxpool_backward, maxpool_forward, \
+    unfold_bias
 from ._batchnorm import batchnorm_backward, batchnorm_forward, batchnorm_inference, update_running
 from ._dropout import dropout_activation_backward, dropout_forward
 from ._losses import (
@@ -39,7 +42,7 @@ from ._losses import (
 )
 from ._matmul import matmul, matmul_parallel
 from ._plan import by_plan
-from ._layout import split_parts
+from ._layout import CONV, DENSE, split_parts
 from ._random import stream
 from ._tasks import run, unpack
 from ._views import column_major, row_major, segment
@@ -83,14 +86,15 @@ def matrix_view(flat, offset, rows, cols):
 
 @kernel(inline="always")
 def weight_view(flat, net, l):
-    """W_l (n_{l+1} × n_l, row-major) inside ``params`` or ``grads``."""
-    return row_major(flat, net.w_off[l], net.sizes[l + 1], net.sizes[l])
+    """W_l inside ``params`` or ``grads``, row-major: (n_{l+1} × n_l) for a dense block,
+    (c_out × c_in·kh·kw) for a convolution (kernels._conv)."""
+    return row_major(flat, net.w_off[l], net.w_rows[l], net.w_cols[l])
 
 
 @kernel(inline="always")
 def bias_view(flat, net, l):
-    """b_l (n_{l+1},) inside ``params`` or ``grads``."""
-    return segment(flat, net.b_off[l], net.sizes[l + 1])
+    """b_l inside ``params`` or ``grads``: one per row of W_l."""
+    return segment(flat, net.b_off[l], net.w_rows[l])
 
 
 @kernel(inline="always")
@@ -148,6 +152,28 @@ def feature_view(ws, net, cap, l, k):
     """Per-feature buffer k (0: μ, 1: 1/σ) of BatchNorm block l."""
     n = net.sizes[l + 1]
     return segment(ws, net.ws_units * cap + net.f_off[l] + k * n, n)
+
+
+@kernel(inline="always")
+def cols_view(ws, net, cap, l, nb):
+    """im2col's columns of convolution block l (K × nb·P, row-major: kernels._conv); the
+    backward pass reuses them for Wᵀ·dY."""
+    P = net.geom[l, H_OUT] * net.geom[l, W_OUT]
+    return row_major(ws, net.col_unit[l] * cap, net.w_cols[l], nb * P)
+
+
+@kernel(inline="always")
+def lin_view(ws, net, cap, l, nb):
+    """The product W·cols of convolution block l (c_out × nb·P, row-major), and dY in that
+    layout in the backward pass."""
+    P = net.geom[l, H_OUT] * net.geom[l, W_OUT]
+    return row_major(ws, net.lin_unit[l] * cap, net.w_rows[l], nb * P)
+
+
+@kernel(inline="always")
+def argmax_view(ws, net, cap, l, nb):
+    """The offsets of the maxima of pooling block l's windows (n_{l+1} × nb)."""
+    return matrix_view(ws, net.col_unit[l] * cap, net.sizes[l + 1], nb)
 
 
 @kernel(inline="always")
@@ -363,6 +389,92 @@ def block_epilogue(net, buf, l, Y, cap, mode, act):
 
 
 @kernel
+def _conv_forward(net, buf, l, A, Y, cap, act):
+    """Y = f(conv(A) + b) of convolution block l, through im2col and one product."""
+    nb = A.shape[1]
+    cols, lin = cols_view(buf.ws, net, cap, l, nb), lin_view(buf.ws, net, cap, l, nb)
+    im2col(A, net.geom[l], cols)
+    product(net.plan, weight_view(buf.params, net, l), cols, lin, net.parts)
+    unfold_bias(lin, bias_view(buf.params, net, l), Y)
+    if act != IDENTITY:
+        activation_forward(act, Y, Y)
+
+
+@kernel
+def _pool_forward(net, buf, l, A, Y, cap, act):
+    """Y = f(maxpool(A)) of pooling block l, the maxima's offsets kept for backward."""
+    maxpool_forward(A, net.geom[l], Y, argmax_view(buf.ws, net, cap, l, A.shape[1]))
+    if act != IDENTITY:
+        activation_forward(act, Y, Y)
+
+
+@kernel
+def _conv_backward(net, buf, l, A, D, cap, inputs):
+    """From D = dL/dY of convolution block l: db_l, dW_l = D·colsᵀ and, with ``inputs``,
+    D_l = col2im(Wᵀ·D) (the columns overwritten once dW_l is made)."""
+    nb = D.shape[1]
+    cols, lin = cols_view(buf.ws, net, cap, l, nb), lin_view(buf.ws, net, cap, l, nb)
+    fold_bias(D, lin, bias_view(buf.grads, net, l))
+    product(net.plan, lin, cols.T, weight_view(buf.grads, net, l), net.parts)
+    if inputs:
+        product(net.plan, weight_view(buf.params, net, l).T, lin, cols, net.parts)
+        col2im(cols, net.geom[l], delta_view(buf.ws, net, cap, l, nb))
+
+
+@kernel
+def _pool_backward(net, buf, l, A, D, cap, inputs):
+    """From D = dL/dY of pooling block l: with ``inputs``, D_l (each gradient to its
+    window's maximum)."""
+    if inputs:
+        nb = D.shape[1]
+        maxpool_backward(D, argmax_view(buf.ws, net, cap, l, nb), net.geom[l],
+                         delta_view(buf.ws, net, cap, l, nb))
+
+
+#: the passes of convolution and pooling blocks (for plans with them)
+conv_forward = by_plan("conv", {True: _conv_forward, False: None})
+conv_backward = by_plan("conv", {True: _conv_backward, False: None})
+pool_forward = by_plan("pool", {True: _pool_forward, False: None})
+pool_backward = by_plan("pool", {True: _pool_backward, False: None})
+
+
+@kernel
+def _spatial_forward(net, buf, l, A, Y, cap, act):
+    if net.kind[l] == CONV:
+        conv_forward(net.plan, net, buf, l, A, Y, cap, act)
+    else:
+        pool_forward(net.plan, net, buf, l, A, Y, cap, act)
+
+
+@kernel
+def _spatial_backward(net, buf, l, A, D, cap, inputs):
+    if net.kind[l] == CONV:
+        conv_backward(net.plan, net, buf, l, A, D, cap, inputs)
+    else:
+        pool_backward(net.plan, net, buf, l, A, D, cap, inputs)
+
+
+_KINDS = ("conv", "pool")
+#: whether a plan has blocks other than dense ones (a constant: False compiles the dense
+#: passes alone)
+has_spatial = by_plan(_KINDS, {(False, False): False, (True, False): True,
+                               (False, True): True, (True, True): True})
+#: the forward and backward of a convolution or pooling block l (by net.kind[l])
+spatial_forward = by_plan(_KINDS, {(False, False): None, (True, False): _spatial_forward,
+                                   (False, True): _spatial_forward,
+                                   (True, True): _spatial_forward})
+spatial_backward = by_plan(_KINDS, {(False, False): None, (True, False): _spatial_backward,
+                                    (False, True): _spatial_backward,
+                                    (True, True): _spatial_backward})
+
+
+@kernel(inline="always")
+def is_spatial(net, l):
+    """True when block l is a convolution or a pooling."""
+    return has_spatial(net.plan) and net.kind[l] != DENSE
+
+
+@kernel
 def forward(net, buf, X, cap, mode, step, logits):
     """Forward pass of the columns of X (n_0, nb): A_{l+1} = f_l(W_l Ã_l + b_l) or its
     BatchNorm form, dropping each block's input in the training modes. With input
@@ -377,8 +489,12 @@ def forward(net, buf, X, cap, mode, step, logits):
     A = X
     for l in range(L):
         Y = output_view(buf.ws, net, cap, l + 1, nb)
-        product(net.plan, weight_view(buf.params, net, l), A, Y, net.parts)
-        block_epilogue(net, buf, l, Y, cap, mode, block_activation(net, l, logits))
+        act = block_activation(net, l, logits)
+        if is_spatial(net, l):
+            spatial_forward(net.plan, net, buf, l, A, Y, cap, act)
+        else:
+            product(net.plan, weight_view(buf.params, net, l), A, Y, net.parts)
+            block_epilogue(net, buf, l, Y, cap, mode, act)
         if training and l + 1 < L and net.drop[l + 1] > 0.0:
             dropout_input(net.plan, net, Y, l + 1, step)
         A = Y
@@ -413,8 +529,8 @@ correct_predictions = by_plan("loss", {
 @kernel
 def block_delta(net, buf, l, cap, nb, step):
     """D_{l+1} (the loss gradient at block l's stored output) becomes dL/dZ: through the
-    dropout of the next block's input and f', then BatchNorm (dγ_l, dβ_l; db_l = 0) or
-    db_l = row-sum."""
+    dropout of the next block's input and f', then, for a dense block, BatchNorm (dγ_l,
+    dβ_l; db_l = 0) or db_l = row-sum (a convolution's db is made by its backward)."""
     L = net.sizes.shape[0] - 1
     act = block_activation(net, l, net.fused)
     D = delta_view(buf.ws, net, cap, l + 1, nb)
@@ -422,7 +538,10 @@ def block_delta(net, buf, l, cap, nb, step):
     dropped = l + 1 < L and net.drop[l + 1] > 0.0
     if dropped:
         dropout_delta(net.plan, net, act, A, D, l + 1, step)
-    if net.norm[l]:
+    if is_spatial(net, l):
+        if not dropped:
+            derivative_inplace(act, A, D)
+    elif net.norm[l]:
         if not dropped:
             derivative_inplace(act, A, D)
         batchnorm_delta(net.plan, net, buf, l, cap, D)
@@ -441,10 +560,13 @@ def backward(net, buf, X, cap, step):
         block_delta(net, buf, l, cap, nb, step)
         D = delta_view(buf.ws, net, cap, l + 1, nb)
         A_prev = X if l == 0 else output_view(buf.ws, net, cap, l, nb)
-        product(net.plan, D, A_prev.T, weight_view(buf.grads, net, l), net.parts)  # dW = D·Aᵀ
-        if l > 0:                                                                  # dX = Wᵀ·D
-            product(net.plan, weight_view(buf.params, net, l).T, D,
-                    delta_view(buf.ws, net, cap, l, nb), net.parts)
+        if is_spatial(net, l):
+            spatial_backward(net.plan, net, buf, l, A_prev, D, cap, l > 0)
+        else:
+            product(net.plan, D, A_prev.T, weight_view(buf.grads, net, l), net.parts)  # dW
+            if l > 0:                                                                  # dX
+                product(net.plan, weight_view(buf.params, net, l).T, D,
+                        delta_view(buf.ws, net, cap, l, nb), net.parts)
 
 
 @kernel

@@ -35,7 +35,7 @@ from ._plan import Plan, plan_choices
 from ._tasks import call_address
 
 #: the plan choices the passes compile for; the loops' other choices do not reach them
-PASS_CHOICES = ("norm", "dropout", "parallel")
+PASS_CHOICES = ("norm", "dropout", "conv", "pool", "parallel")
 
 #: a network's passes: address and argument-type key of each
 Passes = namedtuple("Passes", "forward forward_key backward backward_key update update_key")

@@ -5,8 +5,11 @@ only, so a private kernel module may change freely as long as these names keep t
 meaning (tests/test_architecture.py checks the imports).
 
 Network tables
-    make_network(sizes, acts, norm, momentum, eps, drop, l1, l2, loss, fused, key)
-        the ``Network`` (integer and float tables, plan) of a model's layers
+    BlockSpec(kind, n_in, n_out, geom, act, norm, momentum, eps, drop, l1, l2)
+        one block of a model's layers; DENSE, CONV, POOL its kinds
+    make_network(blocks, loss, fused, key)
+        the ``Network`` (integer and float tables, plan) of a model's blocks
+    largest_work(net)         multiply-adds per sample of the network's largest product
     planned_for(net, batch_size, training=False, rows=None)
         ``net`` with the plan (serial, parallel products, split minibatches) for a batch
     without_penalty(seg)      the segments with L1 = L2 = 0
@@ -58,8 +61,8 @@ import types
 from ._activations import ACTIVATIONS
 from ._allreduce import Reducer, train_shard_batches
 from ._crossover import DOT_FORM_LIMIT, OPENBLAS_CORE_WIDTH, OUTER_FORM_LIMIT
-from ._layout import (PARALLEL_PRODUCT, PARALLEL_WEIGHTS, SPLIT_PRODUCT, make_network,
-                      planned_for, without_penalty)
+from ._layout import (CONV, DENSE, PARALLEL_PRODUCT, PARALLEL_WEIGHTS, POOL, SPLIT_PRODUCT,
+                      BlockSpec, largest_work, make_network, planned_for, without_penalty)
 from ._losses import LOSSES
 from ._matmul import matmul_blas
 from ._network import (Buffers, beta_view, bias_view, gamma_view, is_fused, running_mean_view,
@@ -85,7 +88,7 @@ def cuda():
 
 
 __all__ = [
-    "make_network", "planned_for", "without_penalty", "is_fused", "Buffers", "workspace_size",
+    "BlockSpec", "DENSE", "CONV", "POOL", "make_network", "planned_for", "largest_work", "without_penalty", "is_fused", "Buffers", "workspace_size",
     "weight_view", "bias_view", "gamma_view", "beta_view", "running_mean_view",
     "running_var_view", "ACTIVATIONS", "LOSSES", "PARALLEL_WEIGHTS", "PARALLEL_PRODUCT",
     "SPLIT_PRODUCT",

@@ -33,7 +33,7 @@ from fastnn.kernels import cuda as gpu
 from fastnn.kernels.cuda._backend import cuda, require_cuda
 from fastnn.kernels.cuda._optimizers import device_segments
 from fastnn.kernels import Buffers
-from fastnn.kernels._layout import Segments, make_network
+from fastnn.kernels._layout import DENSE, BlockSpec, Segments, make_network
 from fastnn.kernels.optimizer_rules import RULES
 
 
@@ -278,10 +278,11 @@ def fastnn_step(sizes, batch, features=False):
     T[np.arange(n), rng.integers(0, sizes[-1], n)] = 1
     L = len(sizes) - 1
     hidden = [int(features)] * (L - 1) + [0]
+    acts = [act_codes.RELU] * (L - 1) + [act_codes.SOFTMAX]
+    drops = [0.0] + [0.1 * features] * (L - 1)
     net, n_params, n_stats = make_network(
-        list(sizes), [act_codes.RELU] * (L - 1) + [act_codes.SOFTMAX], hidden, [0.1] * L,
-        [1e-5] * L, [0.0] + [0.1 * features] * (L - 1), [0.0] * L, [0.0] * L,
-        loss_codes.CATEGORICAL_CROSSENTROPY, True, 1)
+        [BlockSpec(DENSE, sizes[l], sizes[l + 1], None, acts[l], hidden[l], 0.1, 1e-5, drops[l],
+                   0.0, 0.0) for l in range(L)], loss_codes.CATEGORICAL_CROSSENTROPY, True, 1)
     params = (rng.standard_normal(n_params) * 0.05).astype(np.float32)
     stats = np.ones(n_stats, np.float32)
     host = Buffers(params, np.zeros_like(params), np.zeros((2, n_params), np.float32), stats,

@@ -196,3 +196,33 @@ def batchnorm_backward(dY, Z, gamma, eps):
         J = f64(gamma)[i] / np.sqrt(var[i] + eps) * (np.eye(n) - 1.0 / n - np.outer(h, h) / n)
         dZ[i] = J.T @ dY[i]
     return dZ, (dY * Zhat).sum(axis=1), dY.sum(axis=1)
+
+
+def convolution(X, W, b, stride, padding):
+    """PyTorch's Conv2d (cross-correlation) of X (n, c_in, h, w) by W (c_out, c_in, kh, kw),
+    zero padding: a sum over the window, one output at a time."""
+    X, W = f64(X), f64(W)
+    (sh, sw), (ph, pw) = stride, padding
+    n, _, h, w = X.shape
+    c_out, _, kh, kw = W.shape
+    Xp = np.pad(X, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    h_out, w_out = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    Y = np.empty((n, c_out, h_out, w_out))
+    for oy in range(h_out):
+        for ox in range(w_out):
+            window = Xp[:, :, oy * sh:oy * sh + kh, ox * sw:ox * sw + kw]
+            Y[:, :, oy, ox] = np.einsum("nchw,ochw->no", window, W) + f64(b)
+    return Y
+
+
+def max_pool(X, size, stride):
+    """PyTorch's MaxPool2d (no padding, floor mode) of X (n, c, h, w)."""
+    X = f64(X)
+    (kh, kw), (sh, sw) = size, stride
+    n, c, h, w = X.shape
+    h_out, w_out = (h - kh) // sh + 1, (w - kw) // sw + 1
+    Y = np.empty((n, c, h_out, w_out))
+    for oy in range(h_out):
+        for ox in range(w_out):
+            Y[:, :, oy, ox] = X[:, :, oy * sh:oy * sh + kh, ox * sw:ox * sw + kw].max(axis=(2, 3))
+    return Y

@@ -6,8 +6,8 @@ makes for each NumPy argument — for any number of steps, epochs or calls per e
 tracemalloc shows no growth with the number of steps in a call. Epochs run as one
 compiled call here (fastnn.epochs sizes chunks by time; the script fixes them), and as
 many calls as steps in one check. Also with every remedy of 0.2 in use (BatchNorm,
-Dropout, AdamW with a schedule, clipping), and with minibatches split by samples across
-threads (Plan.split). Runs in a subprocess: NUMBA_NRT_STATS must
+Dropout, AdamW with a schedule, clipping), with minibatches split by samples across
+threads (Plan.split), and with convolution and pooling layers. Runs in a subprocess: NUMBA_NRT_STATS must
 be set before Numba starts."""
 import json
 import os
@@ -40,6 +40,13 @@ SCRIPT = textwrap.dedent("""
                   fastnn.Dense(width, 16, activation="tanh"),
                   fastnn.Dense(16, 4, activation="softmax")]
         opt, options = fastnn.Adam(), {}
+    elif sys.argv[1] == "conv":   # convolutions and pooling: 12 features as 2 channels of 6
+        X = X.reshape(1000, 2, 6)
+        layers = [fastnn.Conv1D(2, 8, 3, padding=1, activation="relu", l2=1e-4),
+                  fastnn.MaxPool1D(2), fastnn.Dropout(0.1),
+                  fastnn.Conv1D(8, 8, 2, stride=2, activation="tanh"), fastnn.Flatten(),
+                  fastnn.Dense(8, 4, activation="softmax")]
+        opt, options = fastnn.Adam(), {}
     else:   # every remedy of 0.2 at once
         layers = [fastnn.Dropout(0.1), fastnn.Dense(12, 32, l2=1e-4), fastnn.BatchNorm(32),
                   fastnn.Activation("relu"), fastnn.Dropout(0.2),
@@ -47,7 +54,8 @@ SCRIPT = textwrap.dedent("""
                   fastnn.Dense(16, 4, activation="softmax")]
         opt = fastnn.AdamW(lr=fastnn.CosineDecay(1e-3, total_steps=500, warmup_steps=20))
         options = {"clip_norm": 1.0, "clip_value": 0.5}
-    model = fastnn.Sequential(layers, loss="categorical_crossentropy", seed=0)
+    model = fastnn.Sequential(layers, loss="categorical_crossentropy", seed=0,
+                              input_shape=X.shape[1:])
     fit = lambda **kw: model.fit(X, y, optimizer=opt, verbose=0, **options, **kw)  # noqa
     from fastnn.kernels._layout import planned_for
     print(json.dumps({"split": planned_for(model.net, 100, training=True).plan.split}))
@@ -79,7 +87,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("model", ["plain", "regularized", "split"])
+@pytest.mark.parametrize("model", ["plain", "regularized", "split", "conv"])
 def test_training_steps_allocate_nothing(model):
     env = dict(os.environ, NUMBA_NRT_STATS="1")
     out = subprocess.run([sys.executable, "-c", SCRIPT, model], env=env, capture_output=True,

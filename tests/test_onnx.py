@@ -41,7 +41,7 @@ def _random_model(rng, hidden, loss, out, dtype, norm, drop):
     model.params[:] = rng.standard_normal(model.params.size) * 0.5
     for block in model.blocks:
         if block.norm is not None:   # the Dense bias stays 0 under BatchNorm, as trained
-            block.dense.b[:] = 0
+            block.layer.b[:] = 0
             block.norm.running_mean[:] = rng.standard_normal(block.norm.n)
             block.norm.running_var[:] = rng.uniform(0.2, 3.0, block.norm.n)
     return model

@@ -9,7 +9,7 @@ from numba import njit, typeof
 from numba._dispatcher import compute_fingerprint
 
 from fastnn.kernels._jit import kernel
-from fastnn.kernels._layout import PARALLEL_WEIGHTS, make_network
+from fastnn.kernels._layout import DENSE, PARALLEL_WEIGHTS, BlockSpec, make_network
 from fastnn.kernels._optimizers import ADAM, ADAMW, LAMB, OPTIMIZERS, SGD, make_update
 from fastnn.kernels._plan import Plan, by_plan, plan_choices
 
@@ -103,17 +103,17 @@ def test_a_plan_without_a_table_entry_is_an_error():
 
 def test_a_network_plan_records_its_kinds():
     def plan(norm=(0, 0), drop=(0.0, 0.0), loss=0, fused=False, sizes=(3, 4, 2)):
-        net, _, _ = make_network(list(sizes), [1, 0], list(norm), [0.9, 0.9], [1e-5, 1e-5],
-                                 list(drop), [0.0, 0.0], [0.0, 0.0], loss, fused, 7)
+        specs = [BlockSpec(DENSE, sizes[l], sizes[l + 1], None, act, norm[l], 0.9, 1e-5,
+                           drop[l], 0.0, 0.0) for l, act in enumerate((1, 0))]
+        net, _, _ = make_network(specs, loss, fused, 7)
         return net.plan
-    assert plan() == Plan(norm=False, dropout=False, loss=0, fused=False, parallel=False,
-                          split=False)
-    assert type(plan()) is type(Plan(norm=False, dropout=False, loss=0, fused=False,
-                                     parallel=False, split=False))
+    plain = dict(norm=False, dropout=False, conv=False, pool=False, loss=0, fused=False,
+                 parallel=False, split=False)
+    assert plan() == Plan(**plain)
+    assert type(plan()) is type(Plan(**plain))
     assert plan(norm=(0, 1)).norm and not plan(norm=(0, 1)).dropout
     assert plan(drop=(0.0, 0.5)).dropout and not plan(drop=(0.0, 0.5)).norm
-    assert plan(loss=2, fused=True) == Plan(norm=False, dropout=False, loss=2, fused=True,
-                                            parallel=False, split=False)
+    assert plan(loss=2, fused=True) == Plan(**{**plain, "loss": 2, "fused": True})
     # the widest layer's weights decide whether the products run across threads
     assert not plan(sizes=(3, PARALLEL_WEIGHTS // 3 - 1, 2)).parallel
     assert plan(sizes=(4, PARALLEL_WEIGHTS // 4, 2)).parallel
