@@ -4,8 +4,12 @@ and an activation — with the shape of every layer's input followed through the
 and every rule of the layers' order checked."""
 import math
 
+from fastnn.kernels import contract
+from fastnn.kernels.contract import ACTIVATIONS
 from fastnn.layers import LAYERS, Activation, BatchNorm, Dense, Dropout, Flatten
 
+#: a block's kind as the kernels number it
+_KIND_CODES = {"dense": contract.DENSE, "conv": contract.CONV, "pool": contract.POOL}
 _NAMES = "Dense, Conv1D, Conv2D, MaxPool1D, MaxPool2D, Flatten, BatchNorm, Activation and Dropout"
 
 
@@ -41,6 +45,25 @@ class Block:
             return self.layer.n_in, self.layer.n_out
         window = math.prod(self.layer.kernel)
         return self.layer.c_in * window, self.layer.c_out * window
+
+    def initial_weights(self, rng):
+        """He normal for ReLU-like blocks, Glorot uniform otherwise (float64), in W's
+        shape."""
+        fan_in, fan_out = self.fans
+        shape = self.layer.W.shape
+        if self.activation in ("relu", "softplus"):
+            return rng.standard_normal(shape) * math.sqrt(2.0 / fan_in)
+        limit = math.sqrt(6.0 / (fan_in + fan_out))
+        return rng.uniform(-limit, limit, shape)
+
+    def spec(self):
+        """The block as the kernels' tables take it (a ``BlockSpec``)."""
+        norm = self.norm
+        return contract.BlockSpec(
+            kind=_KIND_CODES[self.kind], n_in=self.n_in, n_out=self.n_out, geom=self.geometry,
+            act=ACTIVATIONS[self.activation], norm=norm is not None,
+            momentum=norm.momentum if norm else 0.0, eps=norm.eps if norm else 0.0,
+            drop=self.drop, l1=getattr(self.layer, "l1", 0.0), l2=getattr(self.layer, "l2", 0.0))
 
 
 def input_shape_of(layers, input_shape):

@@ -8,7 +8,6 @@ This module assembles the model, owns its buffers, infers and takes single steps
 ``fit`` checks its arguments into a record and runs the one fit loop (fastnn.fit_loop)
 on the engine of the model's device. It holds no math.
 """
-import math
 import numbers
 
 import numpy as np
@@ -20,7 +19,7 @@ from fastnn.compile_notice import announcing
 from fastnn.device import check_device
 from fastnn.engines import infer
 from fastnn.kernels import contract
-from fastnn.kernels.contract import (ACTIVATIONS, LOSSES, add_penalty_grad, make_network,
+from fastnn.kernels.contract import (LOSSES, add_penalty_grad, make_network,
                                      planned_for)
 from fastnn.optimizers import check_clip, get_optimizer
 from fastnn.threads import one_pool
@@ -28,20 +27,6 @@ from fastnn.validation import check_dtype, check_features, check_targets
 
 #: Output activations whose values are probabilities, as the cross-entropies need.
 _PROBABILITY_OUTPUTS = ("softmax", "sigmoid")
-
-
-def _initial_weights(block, rng):
-    """He normal for ReLU-like blocks, Glorot uniform otherwise (float64), in W's shape."""
-    fan_in, fan_out = block.fans
-    shape = block.layer.W.shape
-    if block.activation in ("relu", "softplus"):
-        return rng.standard_normal(shape) * math.sqrt(2.0 / fan_in)
-    limit = math.sqrt(6.0 / (fan_in + fan_out))
-    return rng.uniform(-limit, limit, shape)
-
-
-#: a block's kind as the kernels number it
-_KIND_CODES = {"dense": contract.DENSE, "conv": contract.CONV, "pool": contract.POOL}
 
 
 class Sequential:
@@ -118,12 +103,7 @@ class Sequential:
         loss_code = LOSSES[self.loss_name]
         key = np.random.SeedSequence(self.seed, spawn_key=(1,)).generate_state(1, np.uint64)[0] \
             if dropout_key is None else np.uint64(dropout_key)
-        specs = [contract.BlockSpec(
-            kind=_KIND_CODES[b.kind], n_in=b.n_in, n_out=b.n_out, geom=b.geometry,
-            act=ACTIVATIONS[b.activation], norm=b.norm is not None,
-            momentum=b.norm.momentum if b.norm else 0.0, eps=b.norm.eps if b.norm else 0.0,
-            drop=b.drop, l1=getattr(b.layer, "l1", 0.0), l2=getattr(b.layer, "l2", 0.0))
-            for b in blocks]
+        specs = [block.spec() for block in blocks]
         self.net, n_params, n_stats = make_network(
             specs, loss_code, contract.is_fused.py_func(specs[-1].act, loss_code), key)
         self.params = aligned_zeros(n_params, self.dtype)
@@ -153,7 +133,7 @@ class Sequential:
     def _init_params(self):
         rng = np.random.default_rng(self.seed)
         for block in self.weighted_blocks:
-            block.layer.W[...] = _initial_weights(block, rng)
+            block.layer.W[...] = block.initial_weights(rng)
             block.layer.b[...] = 0
             if block.norm is not None:
                 for array, value in ((block.norm.gamma, 1), (block.norm.beta, 0),

@@ -18,7 +18,7 @@ Max-pooling keeps, per output, the offset of its window's maximum (the first, on
 ``arg`` (stored in the workspace's float dtype: exact for windows of up to 2²⁴ elements);
 its backward adds each gradient to that element.
 
-A geometry ``g`` is one row of ``Network.geom``: (c_in, h_in, w_in, c_out, h_out, w_out,
+A geometry ``g`` is the start of a row of ``Network.table``: (c_in, h_in, w_in, c_out, h_out, w_out,
 kh, kw, sh, sw, ph, pw) — channels, height and width of the input and the output, the
 window, the strides and the zero padding (pooling has no padding and c_out = c_in).
 """

@@ -11,10 +11,10 @@ A network is L blocks. Block l (0-based) maps A_l (n_l × batch) to A_{l+1}:
          = γ_l ⊙ (Z − μ)/σ + β_l              BatchNorm block (b_l unused, kept at 0)
     A_{l+1} = f_l(Y)
 
-``Network`` holds, per block: ``kind`` (DENSE, CONV, POOL) and ``geom`` (a convolution's or
-pooling's 12 numbers, kernels._conv), ``acts`` (activation codes), ``w_off``/``b_off`` (W_l and
-b_l in ``params``; -1 for pooling), ``w_rows``/``w_cols`` (W_l's shape; b_l has w_rows),
-``norm`` (1 for a BatchNorm block), ``g_off`` (γ_l in ``params``,
+``Network`` holds, per block: a row of ``table`` (a convolution's or pooling's 12
+geometry numbers, kernels._conv, then KIND: DENSE, CONV, POOL, W_ROWS and W_COLS: W_l's
+shape, b_l has W_ROWS; COL_UNIT and LIN_UNIT: its scratch), ``acts`` (activation codes),
+``w_off``/``b_off`` (W_l and b_l in ``params``; -1 for pooling), ``norm`` (1 for a BatchNorm block), ``g_off`` (γ_l in ``params``,
 β_l right after it), ``r_off`` (running mean in ``stats``, running variance after
 it), ``momentum``/``eps`` (BatchNorm's), ``drop`` (dropout rate of the block's input);
 per activation l = 0..L: ``sizes`` (n_l); the loss code, ``fused`` (last activation and
@@ -38,7 +38,7 @@ The workspace ``ws`` of minibatches of at most ``cap`` samples is one flat vecto
     [ μ_l, 1/σ_l of BatchNorm blocks (n_{l+1} each) ]
 
 A_l, D_l and Ẑ start at ``a_unit[l]``, ``d_unit[l]``, ``h_unit[l]`` times ``cap``, cols
-(and argmax) and lin at ``col_unit[l]`` and ``lin_unit[l]`` times ``cap``
+(and argmax) and lin at ``table[l, COL_UNIT]`` and ``table[l, LIN_UNIT]`` times ``cap``
 (matrices stored column-major: column j is sample j); the per-feature buffers at
 ``ws_units · cap + f_off[l]``. D_l holds the loss gradient at A_l. ``acc`` is a float64
 scratch of ``acc_size`` for the reductions of BatchNorm and a split minibatch's sums.
@@ -53,13 +53,19 @@ from ._matmul import PARTS
 from ._plan import Plan
 
 Segments = namedtuple("Segments", "bounds l1 l2 decay")
-Network = namedtuple("Network", "sizes kind geom acts w_off w_rows w_cols b_off norm g_off r_off "
-                                "momentum eps drop key loss fused a_unit d_unit h_unit "
-                                "col_unit lin_unit f_off ws_units ws_fixed parts acc_size seg "
-                                "plan")
+Network = namedtuple("Network", "sizes table acts w_off b_off norm g_off r_off momentum eps "
+                                "drop key loss fused a_unit d_unit h_unit f_off ws_units "
+                                "ws_fixed parts acc_size seg plan")
 
 #: block kinds: the map from a block's input to its output before bias, BatchNorm and f
 DENSE, CONV, POOL = range(3)
+#: the columns of ``Network.table`` after a block's 12 geometry numbers (kernels._conv):
+#: its kind, W's rows and columns (b has W's rows), and where its scratch lies in the
+#: workspace (kernels._network.cols_view, lin_view: units of ``cap``, -1 for none). One
+#: table, not one per column: each field of ``Network`` is an argument that every kernel
+#: taking ``net`` passes on, and six more arrays there cost bike's cold compile 0.3 s
+KIND, W_ROWS, W_COLS, COL_UNIT, LIN_UNIT = range(GEOMETRY_COLUMNS, GEOMETRY_COLUMNS + 5)
+TABLE_COLUMNS = GEOMETRY_COLUMNS + 5
 
 #: one block as ``make_network`` takes it: its ``kind``, input and output widths (features
 #: per sample), ``geom`` (the 12 numbers of kernels._conv for CONV and POOL, None for
@@ -149,22 +155,22 @@ def make_network(blocks, loss, fused, key):
         units += col
         lin_unit.append(units if lin else -1)
         units += lin
-    geom = np.zeros((L, GEOMETRY_COLUMNS), dtype=np.int64)
+    table = np.zeros((L, TABLE_COLUMNS), dtype=np.int64)
     for l, spec in enumerate(blocks):
         if spec.geom is not None:
-            geom[l] = spec.geom
+            table[l, :GEOMETRY_COLUMNS] = spec.geom
+        table[l, KIND:] = spec.kind, w_rows[l], w_cols[l], col_unit[l], lin_unit[l]
     widest_norm = max([spec.n_out for spec in blocks if spec.norm] or [0])
     kinds = {spec.kind for spec in blocks}
     net = Network(
-        sizes=_i64(sizes), kind=_i64([spec.kind for spec in blocks]), geom=geom,
-        acts=_i64([spec.act for spec in blocks]), w_off=_i64(w_off), w_rows=_i64(w_rows),
-        w_cols=_i64(w_cols), b_off=_i64(b_off), norm=_i64([int(spec.norm) for spec in blocks]),
+        sizes=_i64(sizes), table=table, acts=_i64([spec.act for spec in blocks]),
+        w_off=_i64(w_off), b_off=_i64(b_off), norm=_i64([int(spec.norm) for spec in blocks]),
         g_off=_i64(g_off), r_off=_i64(r_off),
         momentum=_f64([spec.momentum for spec in blocks]),
         eps=_f64([spec.eps for spec in blocks]), drop=_f64([spec.drop for spec in blocks]),
         key=np.uint64(key), loss=np.int64(loss), fused=bool(fused),
         a_unit=_i64(a_unit), d_unit=_i64(d_unit), h_unit=_i64(h_unit),
-        col_unit=_i64(col_unit), lin_unit=_i64(lin_unit), f_off=_i64(f_off),
+        f_off=_i64(f_off),
         ws_units=np.int64(units), ws_fixed=np.int64(fixed), parts=np.int64(PARTS),
         acc_size=np.int64(max(2 * widest_norm, 2 * PARTS)),
         seg=Segments(_i64(bounds), _f64(seg_l1), _f64(seg_l2), _f64(decay)),
@@ -227,8 +233,9 @@ def _parallel(w_rows, w_cols, work, batch_size):
 def block_work(net):
     """Multiply-adds per sample of each block's product: W's size, times the output
     positions of a convolution (0 for pooling)."""
-    positions = np.where(net.kind == DENSE, 1, net.geom[:, H_OUT] * net.geom[:, W_OUT])
-    return net.w_rows * net.w_cols * positions
+    t = net.table
+    positions = np.where(t[:, KIND] == DENSE, 1, t[:, H_OUT] * t[:, W_OUT])
+    return t[:, W_ROWS] * t[:, W_COLS] * positions
 
 
 def largest_work(net):
@@ -247,9 +254,10 @@ def planned_for(net, batch_size, training=False, rows=None):
     samples instead (Plan.split), from two parts of MIN_PART samples. For inference on
     ``rows`` rows, a smaller network runs on the parallel plan only from
     PARALLEL_INFERENCE_WORK multiply-adds per layer (work × rows)."""
-    small = _widest(net.w_rows, net.w_cols) < PARALLEL_WEIGHTS
+    w_rows, w_cols = net.table[:, W_ROWS], net.table[:, W_COLS]
+    small = _widest(w_rows, w_cols) < PARALLEL_WEIGHTS
     work = largest_work(net)
-    parallel = _parallel(net.w_rows, net.w_cols, block_work(net), batch_size)
+    parallel = _parallel(w_rows, w_cols, block_work(net), batch_size)
     if rows is not None and small:
         parallel = parallel and work * rows >= PARALLEL_INFERENCE_WORK
     split = bool(training and small and work * batch_size >= SPLIT_PRODUCT

@@ -1,7 +1,7 @@
 """A whole network as flat arrays plus the tables of kernels._layout (docs/design.md, "The
 model is data"): views into the flat vectors, and the forward and backward passes of
 any depth and any mix of plain, BatchNorm and Dropout blocks, dense, convolution and
-pooling (``net.kind``; the convolution and pooling kernels are kernels._conv's).
+pooling (``net.table[l, KIND]``; the convolution and pooling kernels are kernels._conv's).
 
 Every pass takes the network ``net`` (a layout.Network) and the buffers ``buf`` (a
 ``Buffers``: ``params``, ``grads``, optimizer ``state``, running ``stats`` of BatchNorm,
@@ -42,7 +42,7 @@ from ._losses import (
 )
 from ._matmul import matmul, matmul_parallel
 from ._plan import by_plan
-from ._layout import CONV, DENSE, split_parts
+from ._layout import COL_UNIT, CONV, DENSE, KIND, LIN_UNIT, W_COLS, W_ROWS, split_parts
 from ._random import stream
 from ._tasks import run, unpack
 from ._views import column_major, row_major, segment
@@ -88,13 +88,13 @@ def matrix_view(flat, offset, rows, cols):
 def weight_view(flat, net, l):
     """W_l inside ``params`` or ``grads``, row-major: (n_{l+1} × n_l) for a dense block,
     (c_out × c_in·kh·kw) for a convolution (kernels._conv)."""
-    return row_major(flat, net.w_off[l], net.w_rows[l], net.w_cols[l])
+    return row_major(flat, net.w_off[l], net.table[l, W_ROWS], net.table[l, W_COLS])
 
 
 @kernel(inline="always")
 def bias_view(flat, net, l):
     """b_l inside ``params`` or ``grads``: one per row of W_l."""
-    return segment(flat, net.b_off[l], net.w_rows[l])
+    return segment(flat, net.b_off[l], net.table[l, W_ROWS])
 
 
 @kernel(inline="always")
@@ -158,22 +158,22 @@ def feature_view(ws, net, cap, l, k):
 def cols_view(ws, net, cap, l, nb):
     """im2col's columns of convolution block l (K × nb·P, row-major: kernels._conv); the
     backward pass reuses them for Wᵀ·dY."""
-    P = net.geom[l, H_OUT] * net.geom[l, W_OUT]
-    return row_major(ws, net.col_unit[l] * cap, net.w_cols[l], nb * P)
+    t = net.table
+    return row_major(ws, t[l, COL_UNIT] * cap, t[l, W_COLS], nb * t[l, H_OUT] * t[l, W_OUT])
 
 
 @kernel(inline="always")
 def lin_view(ws, net, cap, l, nb):
     """The product W·cols of convolution block l (c_out × nb·P, row-major), and dY in that
     layout in the backward pass."""
-    P = net.geom[l, H_OUT] * net.geom[l, W_OUT]
-    return row_major(ws, net.lin_unit[l] * cap, net.w_rows[l], nb * P)
+    t = net.table
+    return row_major(ws, t[l, LIN_UNIT] * cap, t[l, W_ROWS], nb * t[l, H_OUT] * t[l, W_OUT])
 
 
 @kernel(inline="always")
 def argmax_view(ws, net, cap, l, nb):
     """The offsets of the maxima of pooling block l's windows (n_{l+1} × nb)."""
-    return matrix_view(ws, net.col_unit[l] * cap, net.sizes[l + 1], nb)
+    return matrix_view(ws, net.table[l, COL_UNIT] * cap, net.sizes[l + 1], nb)
 
 
 @kernel(inline="always")
@@ -393,7 +393,7 @@ def _conv_forward(net, buf, l, A, Y, cap, act):
     """Y = f(conv(A) + b) of convolution block l, through im2col and one product."""
     nb = A.shape[1]
     cols, lin = cols_view(buf.ws, net, cap, l, nb), lin_view(buf.ws, net, cap, l, nb)
-    im2col(A, net.geom[l], cols)
+    im2col(A, net.table[l], cols)
     product(net.plan, weight_view(buf.params, net, l), cols, lin, net.parts)
     unfold_bias(lin, bias_view(buf.params, net, l), Y)
     if act != IDENTITY:
@@ -403,7 +403,7 @@ def _conv_forward(net, buf, l, A, Y, cap, act):
 @kernel
 def _pool_forward(net, buf, l, A, Y, cap, act):
     """Y = f(maxpool(A)) of pooling block l, the maxima's offsets kept for backward."""
-    maxpool_forward(A, net.geom[l], Y, argmax_view(buf.ws, net, cap, l, A.shape[1]))
+    maxpool_forward(A, net.table[l], Y, argmax_view(buf.ws, net, cap, l, A.shape[1]))
     if act != IDENTITY:
         activation_forward(act, Y, Y)
 
@@ -418,7 +418,7 @@ def _conv_backward(net, buf, l, A, D, cap, inputs):
     product(net.plan, lin, cols.T, weight_view(buf.grads, net, l), net.parts)
     if inputs:
         product(net.plan, weight_view(buf.params, net, l).T, lin, cols, net.parts)
-        col2im(cols, net.geom[l], delta_view(buf.ws, net, cap, l, nb))
+        col2im(cols, net.table[l], delta_view(buf.ws, net, cap, l, nb))
 
 
 @kernel
@@ -427,7 +427,7 @@ def _pool_backward(net, buf, l, A, D, cap, inputs):
     window's maximum)."""
     if inputs:
         nb = D.shape[1]
-        maxpool_backward(D, argmax_view(buf.ws, net, cap, l, nb), net.geom[l],
+        maxpool_backward(D, argmax_view(buf.ws, net, cap, l, nb), net.table[l],
                          delta_view(buf.ws, net, cap, l, nb))
 
 
@@ -440,7 +440,7 @@ pool_backward = by_plan("pool", {True: _pool_backward, False: None})
 
 @kernel
 def _spatial_forward(net, buf, l, A, Y, cap, act):
-    if net.kind[l] == CONV:
+    if net.table[l, KIND] == CONV:
         conv_forward(net.plan, net, buf, l, A, Y, cap, act)
     else:
         pool_forward(net.plan, net, buf, l, A, Y, cap, act)
@@ -448,7 +448,7 @@ def _spatial_forward(net, buf, l, A, Y, cap, act):
 
 @kernel
 def _spatial_backward(net, buf, l, A, D, cap, inputs):
-    if net.kind[l] == CONV:
+    if net.table[l, KIND] == CONV:
         conv_backward(net.plan, net, buf, l, A, D, cap, inputs)
     else:
         pool_backward(net.plan, net, buf, l, A, D, cap, inputs)
@@ -459,7 +459,7 @@ _KINDS = ("conv", "pool")
 #: passes alone)
 has_spatial = by_plan(_KINDS, {(False, False): False, (True, False): True,
                                (False, True): True, (True, True): True})
-#: the forward and backward of a convolution or pooling block l (by net.kind[l])
+#: the forward and backward of a convolution or pooling block l (by net.table[l, KIND])
 spatial_forward = by_plan(_KINDS, {(False, False): None, (True, False): _spatial_forward,
                                    (False, True): _spatial_forward,
                                    (True, True): _spatial_forward})
@@ -471,7 +471,7 @@ spatial_backward = by_plan(_KINDS, {(False, False): None, (True, False): _spatia
 @kernel(inline="always")
 def is_spatial(net, l):
     """True when block l is a convolution or a pooling."""
-    return has_spatial(net.plan) and net.kind[l] != DENSE
+    return has_spatial(net.plan) and net.table[l, KIND] != DENSE
 
 
 @kernel
