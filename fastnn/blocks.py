@@ -6,7 +6,7 @@ import math
 
 from fastnn.kernels import contract
 from fastnn.kernels.contract import ACTIVATIONS
-from fastnn.layers import LAYERS, Activation, BatchNorm, Dense, Dropout, Flatten
+from fastnn.layers import LAYERS, Activation, BatchNorm, Dense, Dropout, Flatten, SpatialLayer
 
 #: a block's kind as the kernels number it
 _KIND_CODES = {"dense": contract.DENSE, "conv": contract.CONV, "pool": contract.POOL}
@@ -72,8 +72,7 @@ def input_shape_of(layers, input_shape):
         first = next((l for l in layers if not isinstance(l, (Dropout, Flatten))), None)
         if isinstance(first, Dense):
             return (first.n_in,)
-        if first is not None and isinstance(first, tuple(LAYERS.values())) and \
-                hasattr(first, "output_shape"):
+        if isinstance(first, SpatialLayer):
             shape = "(channels, length)" if first.dims == 1 else "(channels, height, width)"
             raise ValueError(f"a model that starts with {first!r} needs input_shape="
                              f"{shape}, the shape of one sample")
@@ -104,7 +103,7 @@ def blocks_of(layers, input_shape=None):
                                  f"outputs but {layer!r} takes {layer.n_in}")
             blocks.append(Block(layer, drop, (layer.n_in,), (layer.n_out,)))
             shape, drop = (layer.n_out,), 0.0
-        elif hasattr(layer, "output_shape") and isinstance(layer, tuple(LAYERS.values())):
+        elif isinstance(layer, SpatialLayer):
             out = layer.output_shape(shape, where)
             blocks.append(Block(layer, drop, shape, out))
             shape, drop = out, 0.0

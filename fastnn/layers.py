@@ -121,7 +121,7 @@ def _unpair(values):
     return values[0] if len(set(values)) == 1 else values
 
 
-class _Spatial:
+class SpatialLayer:
     """What convolutions and pooling share: ``dims`` (1 or 2) spatial dimensions, a
     window, its stride and zero padding, each an int or (for 2-D) a pair."""
 
@@ -132,6 +132,11 @@ class _Spatial:
         self.stride = _pair(stride, "stride", self.dims, 1)
         self.padding = _pair(padding, "padding", self.dims, 0)
 
+    def channels_out(self, channels, where, shape):
+        """The output's channels for an input of ``channels`` (a ValueError naming
+        ``where`` when the layer cannot take them)."""
+        raise NotImplementedError
+
     def output_shape(self, shape, where):
         """The (channels, *spatial) shape of the output for an input of ``shape``; a
         ValueError naming ``where`` when the input does not fit."""
@@ -140,27 +145,25 @@ class _Spatial:
             wanted = "(channels, length)" if dims == 1 else "(channels, height, width)"
             raise ValueError(f"{where}: {self!r} takes inputs of shape {wanted}, but its "
                              f"input has shape {tuple(shape)}")
-        if shape[0] != self.c_in:
-            raise ValueError(f"{where}: {self!r} takes {self.c_in} channels, but its input "
-                             f"has {shape[0]} (shape {tuple(shape)})")
+        channels = self.channels_out(shape[0], where, shape)
         out = []
         for size, k, s, p in zip(shape[1:], self.kernel, self.stride, self.padding):
             if size + 2 * p < k:
                 raise ValueError(f"{where}: {self!r}'s window {k} is larger than its padded "
                                  f"input ({size} + 2·{p}; input shape {tuple(shape)})")
             out.append((size + 2 * p - k) // s + 1)
-        return (self.c_out, *out)
+        return (channels, *out)
 
     def geometry(self, shape):
         """The 12 numbers the kernels read (docs/convolutions.md): input and output channels,
         heights and widths, window, strides and padding — a 1-D layer as height 1."""
         out = self.output_shape(shape, "")
         lift = (lambda t, one: (one, *t)) if self.dims == 1 else (lambda t, one: t)
-        return (self.c_in, *lift(tuple(shape[1:]), 1), self.c_out, *lift(out[1:], 1),
+        return (shape[0], *lift(tuple(shape[1:]), 1), out[0], *lift(out[1:], 1),
                 *lift(self.kernel, 1), *lift(self.stride, 1), *lift(self.padding, 0))
 
 
-class Conv1D(_Spatial):
+class Conv1D(SpatialLayer):
     """1-D convolution of (c_in, length) inputs by ``c_out`` filters of width ``kernel``
     (PyTorch's ``Conv1d``, cross-correlation): y[o, x] = f(b[o] + Σ_{c,k} W[o, c, k] ·
     x[c, x·stride + k − padding]), zero padding. ``W`` is (c_out, c_in, kernel), ``b``
@@ -177,6 +180,12 @@ class Conv1D(_Spatial):
         self.l1 = check_nonnegative_float(l1, "l1")
         self.l2 = check_nonnegative_float(l2, "l2")
         self.W = self.b = self.dW = self.db = None
+
+    def channels_out(self, channels, where, shape):
+        if channels != self.c_in:
+            raise ValueError(f"{where}: {self!r} takes {self.c_in} channels, but its input "
+                             f"has {channels} (shape {tuple(shape)})")
+        return self.c_out
 
     @property
     def weight_shape(self):
@@ -204,7 +213,7 @@ class Conv2D(Conv1D):
     dims = 2
 
 
-class MaxPool1D(_Spatial):
+class MaxPool1D(SpatialLayer):
     """Max-pooling of (channels, length) inputs over windows of ``size`` every ``stride``
     (default ``size``), no padding (PyTorch's ``MaxPool1d``, floor mode); the gradient
     flows to each window's maximum (the first, on ties)."""
@@ -213,11 +222,9 @@ class MaxPool1D(_Spatial):
 
     def __init__(self, size, stride=None):
         self._window(size, size if stride is None else stride, 0)
-        self.c_in = self.c_out = None     # the input's channels, set by the model
 
-    def output_shape(self, shape, where):
-        self.c_in = self.c_out = shape[0] if len(shape) == self.dims + 1 else None
-        return super().output_shape(shape, where)
+    def channels_out(self, channels, where, shape):
+        return channels
 
     def config(self):
         return dict(size=_unpair(self.kernel), stride=_unpair(self.stride))

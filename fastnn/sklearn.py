@@ -231,10 +231,9 @@ class _MLP(BaseEstimator):
         for (W, b), coef, intercept in zip(layers, cuts, cuts[len(layers):]):
             W[...] = coef.reshape(W.shape[::-1]).T
             b[...] = intercept
-        loss, grad = self._full_batch_objective(model, np.asarray(X), y)(model.params)
-        grads = [(grad[W_off:W_off + W.size].reshape(W.shape).T.ravel(),
-                  grad[b_off:b_off + b.size])
-                 for (W, b), W_off, b_off in zip(layers, model.net.w_off, model.net.b_off)]
+        loss, _ = self._full_batch_objective(model, np.asarray(X), y)(model.params)
+        grads = [(np.asarray(dense.dW, np.float64).T.ravel(), np.asarray(dense.db, np.float64))
+                 for dense in model.dense_layers]     # views of the gradient just made
         return loss, np.concatenate([g for g, _ in grads] + [g for _, g in grads])
 
     def _assigned_weights(self):

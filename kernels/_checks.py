@@ -8,7 +8,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from ._layout import Network, Segments
+from ._layout import NORM, R_OFF, Network, Segments
 from ._network import Buffers, workspace_size
 from ._optimizers import STATE_VECTORS, Update
 
@@ -83,8 +83,9 @@ def check_arrays(kind, net, buf, batch_size, X, T, perm, upd, acc_length):
         raise TypeError(f"buf.params must be a float32 or float64 {kind.noun}")
     _flat(kind, buf.params, "buf.params", n_params, dtype)
     _flat(kind, buf.grads, "buf.grads", n_params, dtype)
-    norm_blocks = [l for l in range(len(net.acts)) if net.norm[l]]
-    n_stats = max([int(net.r_off[l]) + 2 * int(net.sizes[l + 1]) for l in norm_blocks] or [0])
+    t = net.table
+    n_stats = max([int(t[l, R_OFF]) + 2 * int(net.sizes[l + 1])
+                   for l in range(t.shape[0]) if t[l, NORM]] or [0])
     _flat(kind, buf.stats, "buf.stats", n_stats, dtype)
     _flat(kind, buf.ws, "buf.ws", int(workspace_size.py_func(net, batch_size)), dtype,
           at_least=True)

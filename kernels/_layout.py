@@ -11,12 +11,11 @@ A network is L blocks. Block l (0-based) maps A_l (n_l × batch) to A_{l+1}:
          = γ_l ⊙ (Z − μ)/σ + β_l              BatchNorm block (b_l unused, kept at 0)
     A_{l+1} = f_l(Y)
 
-``Network`` holds, per block: a row of ``table`` (a convolution's or pooling's 12
-geometry numbers, kernels._conv, then KIND: DENSE, CONV, POOL, W_ROWS and W_COLS: W_l's
-shape, b_l has W_ROWS; COL_UNIT and LIN_UNIT: its scratch), ``acts`` (activation codes),
-``w_off``/``b_off`` (W_l and b_l in ``params``; -1 for pooling), ``norm`` (1 for a BatchNorm block), ``g_off`` (γ_l in ``params``,
-β_l right after it), ``r_off`` (running mean in ``stats``, running variance after
-it), ``momentum``/``eps`` (BatchNorm's), ``drop`` (dropout rate of the block's input);
+``Network`` holds, per block: a row of ``table`` (its columns are named below: the
+geometry of a convolution or pooling, KIND — DENSE, CONV, POOL —, ACT, NORM (1 for a
+BatchNorm block), W's shape, W_OFF/B_OFF (W_l and b_l in ``params``; -1 for pooling),
+G_OFF (γ_l in ``params``, β_l right after it), R_OFF (running mean in ``stats``, running
+variance after it), and the block's scratch in the workspace), ``momentum``/``eps`` (BatchNorm's), ``drop`` (dropout rate of the block's input);
 per activation l = 0..L: ``sizes`` (n_l); the loss code, ``fused`` (last activation and
 loss computed as one kernel from the logits), the dropout ``key``; ``plan``, the kinds the
 kernels compile for (kernels._plan: ``norm`` and ``dropout``, whether any block has
@@ -37,10 +36,10 @@ The workspace ``ws`` of minibatches of at most ``cap`` samples is one flat vecto
       convolution's cols (K·P) and lin (c_out·P), pooling's argmax (n_{l+1}) ] × cap
     [ μ_l, 1/σ_l of BatchNorm blocks (n_{l+1} each) ]
 
-A_l, D_l and Ẑ start at ``a_unit[l]``, ``d_unit[l]``, ``h_unit[l]`` times ``cap``, cols
-(and argmax) and lin at ``table[l, COL_UNIT]`` and ``table[l, LIN_UNIT]`` times ``cap``
-(matrices stored column-major: column j is sample j); the per-feature buffers at
-``ws_units · cap + f_off[l]``. D_l holds the loss gradient at A_l. ``acc`` is a float64
+A_l and D_l start at ``a_unit[l]`` and ``d_unit[l]`` times ``cap``, Ẑ, cols (and argmax)
+and lin at ``table[l, H_UNIT]``, ``table[l, COL_UNIT]`` and ``table[l, LIN_UNIT]`` times
+``cap`` (matrices stored column-major: column j is sample j); the per-feature buffers at
+``ws_units · cap + table[l, F_OFF]``. D_l holds the loss gradient at A_l. ``acc`` is a float64
 scratch of ``acc_size`` for the reductions of BatchNorm and a split minibatch's sums.
 """
 from collections import namedtuple
@@ -53,19 +52,22 @@ from ._matmul import PARTS
 from ._plan import Plan
 
 Segments = namedtuple("Segments", "bounds l1 l2 decay")
-Network = namedtuple("Network", "sizes table acts w_off b_off norm g_off r_off momentum eps "
-                                "drop key loss fused a_unit d_unit h_unit f_off ws_units "
-                                "ws_fixed parts acc_size seg plan")
+Network = namedtuple("Network", "sizes table momentum eps drop key loss fused a_unit d_unit "
+                                "ws_units ws_fixed parts acc_size seg plan")
 
 #: block kinds: the map from a block's input to its output before bias, BatchNorm and f
 DENSE, CONV, POOL = range(3)
-#: the columns of ``Network.table`` after a block's 12 geometry numbers (kernels._conv):
-#: its kind, W's rows and columns (b has W's rows), and where its scratch lies in the
-#: workspace (kernels._network.cols_view, lin_view: units of ``cap``, -1 for none). One
-#: table, not one per column: each field of ``Network`` is an argument that every kernel
-#: taking ``net`` passes on, and six more arrays there cost bike's cold compile 0.3 s
-KIND, W_ROWS, W_COLS, COL_UNIT, LIN_UNIT = range(GEOMETRY_COLUMNS, GEOMETRY_COLUMNS + 5)
-TABLE_COLUMNS = GEOMETRY_COLUMNS + 5
+#: the columns of ``Network.table``, a row per block, after its 12 geometry numbers
+#: (kernels._conv; 0 for a dense block): its kind, activation code, 1 for BatchNorm, W's
+#: rows and columns (b has W's rows), where W, b, γ (β after it) lie in ``params`` and the
+#: running statistics in ``stats``, and its scratch in the workspace: Ẑ of BatchNorm,
+#: a convolution's cols (or pooling's argmax) and lin in units of ``cap``, BatchNorm's
+#: per-feature buffers after them (-1: none). One table, not an array per column: each
+#: field of ``Network`` is an argument every kernel taking ``net`` passes on (measured:
+#: six more arrays there cost bike's cold compile 0.3 s)
+(KIND, ACT, NORM, W_ROWS, W_COLS, W_OFF, B_OFF, G_OFF, R_OFF, H_UNIT, COL_UNIT, LIN_UNIT,
+ F_OFF) = range(GEOMETRY_COLUMNS, GEOMETRY_COLUMNS + 13)
+TABLE_COLUMNS = GEOMETRY_COLUMNS + 13
 
 #: one block as ``make_network`` takes it: its ``kind``, input and output widths (features
 #: per sample), ``geom`` (the 12 numbers of kernels._conv for CONV and POOL, None for
@@ -98,8 +100,8 @@ def make_network(blocks, loss, fused, key):
     """The ``Network`` of the ``BlockSpec``s ``blocks``, and the lengths of ``params`` and
     ``stats``."""
     L = len(blocks)
-    w_off, w_rows, w_cols, b_off, g_off, r_off, work = [], [], [], [], [], [], []
-    bounds, seg_l1, seg_l2, decay = [0], [], [], []
+    table = np.full((L, TABLE_COLUMNS), -1, dtype=np.int64)
+    bounds, seg_l1, seg_l2, decay, work = [0], [], [], [], []
     n_params = n_stats = 0
 
     def tensor(length, a1=0.0, a2=0.0, decays=0.0):
@@ -113,25 +115,21 @@ def make_network(blocks, loss, fused, key):
         return start
 
     sizes = [blocks[0].n_in] + [spec.n_out for spec in blocks]
-    for spec in blocks:
+    for l, spec in enumerate(blocks):
+        row = table[l]
+        row[:GEOMETRY_COLUMNS] = 0 if spec.geom is None else spec.geom
         rows, cols, _, _, macs = _shapes(spec)
-        w_rows.append(rows)
-        w_cols.append(cols)
+        row[KIND], row[ACT], row[NORM], row[W_ROWS], row[W_COLS] = (
+            spec.kind, spec.act, int(spec.norm), rows, cols)
         work.append(macs)
         if rows:
-            w_off.append(tensor(rows * cols, spec.l1, spec.l2, 1.0))
-            b_off.append(tensor(rows))
-        else:
-            w_off.append(-1)
-            b_off.append(-1)
+            row[W_OFF] = tensor(rows * cols, spec.l1, spec.l2, 1.0)
+            row[B_OFF] = tensor(rows)
         if spec.norm:
-            g_off.append(tensor(spec.n_out))
+            row[G_OFF] = tensor(spec.n_out)
             tensor(spec.n_out)
-            r_off.append(n_stats)
+            row[R_OFF] = n_stats
             n_stats += 2 * spec.n_out
-        else:
-            g_off.append(-1)
-            r_off.append(-1)
     units = sizes[0] + sizes[L]
     a_unit, d_unit = [0], [-1]
     for l in range(1, L + 1):
@@ -140,44 +138,35 @@ def make_network(blocks, loss, fused, key):
     for l in range(1, L + 1):
         d_unit.append(units)
         units += sizes[l]
-    h_unit, col_unit, lin_unit, f_off, fixed = [], [], [], [], 0
-    for spec in blocks:
-        if spec.norm:
-            h_unit.append(units)
-            units += spec.n_out
-            f_off.append(fixed)
-            fixed += 2 * spec.n_out
-        else:
-            h_unit.append(-1)
-            f_off.append(-1)
-        _, _, col, lin, _ = _shapes(spec)
-        col_unit.append(units if col else -1)
-        units += col
-        lin_unit.append(units if lin else -1)
-        units += lin
-    table = np.zeros((L, TABLE_COLUMNS), dtype=np.int64)
+    fixed = 0
     for l, spec in enumerate(blocks):
-        if spec.geom is not None:
-            table[l, :GEOMETRY_COLUMNS] = spec.geom
-        table[l, KIND:] = spec.kind, w_rows[l], w_cols[l], col_unit[l], lin_unit[l]
+        row = table[l]
+        if spec.norm:
+            row[H_UNIT], row[F_OFF] = units, fixed
+            units += spec.n_out
+            fixed += 2 * spec.n_out
+        _, _, col, lin, _ = _shapes(spec)
+        if col:
+            row[COL_UNIT] = units
+            units += col
+        if lin:
+            row[LIN_UNIT] = units
+            units += lin
     widest_norm = max([spec.n_out for spec in blocks if spec.norm] or [0])
     kinds = {spec.kind for spec in blocks}
     net = Network(
-        sizes=_i64(sizes), table=table, acts=_i64([spec.act for spec in blocks]),
-        w_off=_i64(w_off), b_off=_i64(b_off), norm=_i64([int(spec.norm) for spec in blocks]),
-        g_off=_i64(g_off), r_off=_i64(r_off),
-        momentum=_f64([spec.momentum for spec in blocks]),
+        sizes=_i64(sizes), table=table, momentum=_f64([spec.momentum for spec in blocks]),
         eps=_f64([spec.eps for spec in blocks]), drop=_f64([spec.drop for spec in blocks]),
         key=np.uint64(key), loss=np.int64(loss), fused=bool(fused),
-        a_unit=_i64(a_unit), d_unit=_i64(d_unit), h_unit=_i64(h_unit),
-        f_off=_i64(f_off),
+        a_unit=_i64(a_unit), d_unit=_i64(d_unit),
         ws_units=np.int64(units), ws_fixed=np.int64(fixed), parts=np.int64(PARTS),
         acc_size=np.int64(max(2 * widest_norm, 2 * PARTS)),
         seg=Segments(_i64(bounds), _f64(seg_l1), _f64(seg_l2), _f64(decay)),
         plan=Plan(norm=any(spec.norm for spec in blocks),
                   dropout=any(spec.drop > 0.0 for spec in blocks), conv=CONV in kinds,
                   pool=POOL in kinds, loss=int(loss), fused=bool(fused),
-                  parallel=_parallel(w_rows, w_cols, work, 0), split=False))
+                  parallel=_parallel(table[:, W_ROWS], table[:, W_COLS], work, 0),
+                  split=False))
     return net, n_params, n_stats
 
 

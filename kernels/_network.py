@@ -42,7 +42,8 @@ from ._losses import (
 )
 from ._matmul import matmul, matmul_parallel
 from ._plan import by_plan
-from ._layout import COL_UNIT, CONV, DENSE, KIND, LIN_UNIT, W_COLS, W_ROWS, split_parts
+from ._layout import (ACT, B_OFF, COL_UNIT, CONV, DENSE, F_OFF, G_OFF, H_UNIT, KIND, LIN_UNIT,
+                      NORM, R_OFF, W_COLS, W_OFF, W_ROWS, split_parts)
 from ._random import stream
 from ._tasks import run, unpack
 from ._views import column_major, row_major, segment
@@ -88,39 +89,39 @@ def matrix_view(flat, offset, rows, cols):
 def weight_view(flat, net, l):
     """W_l inside ``params`` or ``grads``, row-major: (n_{l+1} × n_l) for a dense block,
     (c_out × c_in·kh·kw) for a convolution (kernels._conv)."""
-    return row_major(flat, net.w_off[l], net.table[l, W_ROWS], net.table[l, W_COLS])
+    return row_major(flat, net.table[l, W_OFF], net.table[l, W_ROWS], net.table[l, W_COLS])
 
 
 @kernel(inline="always")
 def bias_view(flat, net, l):
     """b_l inside ``params`` or ``grads``: one per row of W_l."""
-    return segment(flat, net.b_off[l], net.table[l, W_ROWS])
+    return segment(flat, net.table[l, B_OFF], net.table[l, W_ROWS])
 
 
 @kernel(inline="always")
 def gamma_view(flat, net, l):
     """γ_l of BatchNorm block l inside ``params`` or ``grads``."""
-    return segment(flat, net.g_off[l], net.sizes[l + 1])
+    return segment(flat, net.table[l, G_OFF], net.sizes[l + 1])
 
 
 @kernel(inline="always")
 def beta_view(flat, net, l):
     """β_l of BatchNorm block l inside ``params`` or ``grads``."""
     n = net.sizes[l + 1]
-    return segment(flat, net.g_off[l] + n, n)
+    return segment(flat, net.table[l, G_OFF] + n, n)
 
 
 @kernel(inline="always")
 def running_mean_view(stats, net, l):
     """The running mean of BatchNorm block l (n_{l+1},) inside ``stats``."""
-    return segment(stats, net.r_off[l], net.sizes[l + 1])
+    return segment(stats, net.table[l, R_OFF], net.sizes[l + 1])
 
 
 @kernel(inline="always")
 def running_var_view(stats, net, l):
     """The running variance of BatchNorm block l (n_{l+1},) inside ``stats``."""
     n = net.sizes[l + 1]
-    return segment(stats, net.r_off[l] + n, n)
+    return segment(stats, net.table[l, R_OFF] + n, n)
 
 
 @kernel(inline="always")
@@ -144,14 +145,14 @@ def delta_view(ws, net, cap, l, nb):
 @kernel(inline="always")
 def normalized_view(ws, net, cap, l, nb):
     """Ẑ of BatchNorm block l (n_{l+1} × nb)."""
-    return matrix_view(ws, net.h_unit[l] * cap, net.sizes[l + 1], nb)
+    return matrix_view(ws, net.table[l, H_UNIT] * cap, net.sizes[l + 1], nb)
 
 
 @kernel(inline="always")
 def feature_view(ws, net, cap, l, k):
     """Per-feature buffer k (0: μ, 1: 1/σ) of BatchNorm block l."""
     n = net.sizes[l + 1]
-    return segment(ws, net.ws_units * cap + net.f_off[l] + k * n, n)
+    return segment(ws, net.ws_units * cap + net.table[l, F_OFF] + k * n, n)
 
 
 @kernel(inline="always")
@@ -247,7 +248,7 @@ def block_activation(net, l, logits):
     """Block l's activation code as the passes apply it: identity for the last block
     when ``logits`` (a fused output, whose loss kernel applies f)."""
     L = net.sizes.shape[0] - 1
-    return IDENTITY if (logits and l == L - 1) else net.acts[l]
+    return IDENTITY if (logits and l == L - 1) else net.table[l, ACT]
 
 
 @kernel
@@ -382,7 +383,7 @@ def block_epilogue(net, buf, l, Y, cap, mode, act):
     """Block l's pass after its product Z = W_l Ã_l (in Y): Y = f(Z + b_l), or BatchNorm
     with batch statistics (and the running statistics updated in TRAIN_UPDATE) or, in
     INFER, with the running statistics, then f."""
-    if net.norm[l]:
+    if net.table[l, NORM]:
         batchnorm_epilogue(net.plan, net, buf, l, Y, cap, mode, act)
     else:
         bias_activation(net.plan, Y, bias_view(buf.params, net, l), act)
@@ -431,41 +432,35 @@ def _pool_backward(net, buf, l, A, D, cap, inputs):
                          delta_view(buf.ws, net, cap, l, nb))
 
 
-#: the passes of convolution and pooling blocks (for plans with them)
-conv_forward = by_plan("conv", {True: _conv_forward, False: None})
-conv_backward = by_plan("conv", {True: _conv_backward, False: None})
-pool_forward = by_plan("pool", {True: _pool_forward, False: None})
-pool_backward = by_plan("pool", {True: _pool_backward, False: None})
+@kernel
+def _either_forward(net, buf, l, A, Y, cap, act):
+    """The forward of block l, a convolution or a pooling (plans with both)."""
+    if net.table[l, KIND] == CONV:
+        _conv_forward(net, buf, l, A, Y, cap, act)
+    else:
+        _pool_forward(net, buf, l, A, Y, cap, act)
 
 
 @kernel
-def _spatial_forward(net, buf, l, A, Y, cap, act):
+def _either_backward(net, buf, l, A, D, cap, inputs):
+    """The backward of block l, a convolution or a pooling (plans with both)."""
     if net.table[l, KIND] == CONV:
-        conv_forward(net.plan, net, buf, l, A, Y, cap, act)
+        _conv_backward(net, buf, l, A, D, cap, inputs)
     else:
-        pool_forward(net.plan, net, buf, l, A, Y, cap, act)
-
-
-@kernel
-def _spatial_backward(net, buf, l, A, D, cap, inputs):
-    if net.table[l, KIND] == CONV:
-        conv_backward(net.plan, net, buf, l, A, D, cap, inputs)
-    else:
-        pool_backward(net.plan, net, buf, l, A, D, cap, inputs)
+        _pool_backward(net, buf, l, A, D, cap, inputs)
 
 
 _KINDS = ("conv", "pool")
-#: whether a plan has blocks other than dense ones (a constant: False compiles the dense
-#: passes alone)
+#: whether a plan has blocks other than dense ones (a constant of the plan)
 has_spatial = by_plan(_KINDS, {(False, False): False, (True, False): True,
                                (False, True): True, (True, True): True})
-#: the forward and backward of a convolution or pooling block l (by net.table[l, KIND])
-spatial_forward = by_plan(_KINDS, {(False, False): None, (True, False): _spatial_forward,
-                                   (False, True): _spatial_forward,
-                                   (True, True): _spatial_forward})
-spatial_backward = by_plan(_KINDS, {(False, False): None, (True, False): _spatial_backward,
-                                    (False, True): _spatial_backward,
-                                    (True, True): _spatial_backward})
+#: the forward and backward of a convolution or pooling block l, for the kinds the plan
+#: has (a dense-only plan compiles none)
+spatial_forward = by_plan(_KINDS, {(False, False): None, (True, False): _conv_forward,
+                                   (False, True): _pool_forward, (True, True): _either_forward})
+spatial_backward = by_plan(_KINDS, {(False, False): None, (True, False): _conv_backward,
+                                    (False, True): _pool_backward,
+                                    (True, True): _either_backward})
 
 
 @kernel(inline="always")
@@ -541,7 +536,7 @@ def block_delta(net, buf, l, cap, nb, step):
     if is_spatial(net, l):
         if not dropped:
             derivative_inplace(act, A, D)
-    elif net.norm[l]:
+    elif net.table[l, NORM]:
         if not dropped:
             derivative_inplace(act, A, D)
         batchnorm_delta(net.plan, net, buf, l, cap, D)

@@ -50,7 +50,7 @@ def epoch(X, T, perm, batch_size, net, buf, upd, step, loss, total):
     ``loss(Y, T, G, total, nb)`` (launches that write G = dL/dY and add nb · loss to
     total[0]), fastnn's backward pass and the optimizer's update. Returns the step count
     after; nothing waits for the device."""
-    n, L = perm.shape[0], len(net.acts)
+    n, L = perm.shape[0], net.table.shape[0]
     scratch = KC.scratch_view(buf.acc, net)
     for start in range(0, n, batch_size):
         nb = min(batch_size, n - start)

@@ -7,6 +7,7 @@ import pytest
 
 import fastnn
 from fastnn import autodiff as ad
+from fastnn.kernels._layout import B_OFF, W_OFF
 
 
 def test_notes_example_ln_x1_plus_x1x2_minus_sin_x2():
@@ -41,7 +42,8 @@ def test_compiled_backprop_equals_reverse_mode_graph():
     loss = 0.0
     for x, y in zip(X, Y):
         a = [ad.Var(v) for v in x]
-        for layer, w_off, b_off in zip(model.layers, model.net.w_off, model.net.b_off):
+        for layer, w_off, b_off in zip(model.layers, model.net.table[:, W_OFF],
+                                           model.net.table[:, B_OFF]):
             W = lambda i, k: params[w_off + i * layer.n_in + k]  # noqa: E731
             a = [acts[layer.activation](sum((W(i, k) * a[k] for k in range(layer.n_in)),
                                             params[b_off + i])) for i in range(layer.n_out)]

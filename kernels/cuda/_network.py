@@ -14,6 +14,7 @@ except ``forward_backward``, which returns the loss as the CPU's does (one copy 
 import numpy as np
 
 from .. import _network as host
+from .._layout import H_UNIT, NORM
 from .._network import INFER, TRAIN_UPDATE
 from .._random import stream
 from .._views import column_major
@@ -57,7 +58,7 @@ def delta_view(ws, net, cap, l, nb):
 
 def normalized_view(ws, net, cap, l, nb):
     """Ẑ of BatchNorm block l (n_{l+1} × nb)."""
-    return column_major(ws, net.h_unit[l] * cap, net.sizes[l + 1], nb)
+    return column_major(ws, net.table[l, H_UNIT] * cap, net.sizes[l + 1], nb)
 
 
 @cuda.jit
@@ -109,7 +110,7 @@ def forward(net, buf, X, cap, mode, step, logits):
     dropout, X must lie in the workspace: it is dropped in place). With ``logits`` the
     last block stops at its logits. A_L is left in ``output_view(buf.ws, net, cap, L,
     nb)``."""
-    L, nb = len(net.acts), X.shape[1]
+    L, nb = net.table.shape[0], X.shape[1]
     training = mode != INFER
     if training and net.drop[0] > 0.0:
         dropout_forward(X, net.drop[0], _dropout_stream(net, step, 0))
@@ -118,7 +119,7 @@ def forward(net, buf, X, cap, mode, step, logits):
         Y = output_view(buf.ws, net, cap, l + 1, nb)
         W = weight_view(buf.params, net, l)
         act = block_activation(net, l, logits)
-        if net.norm[l]:
+        if net.table[l, NORM]:
             matmul(W, A, Y)
             _batchnorm_epilogue(net, buf, l, Y, cap, mode, act)
         else:
@@ -132,7 +133,7 @@ def accumulate_output_loss(net, buf, cap, T, weight):
     """The loss of A_L against T (n_L × nb) into the device's loss sum (times
     ``weight``), its gradient into D_L (fused: A_L becomes the probabilities), and the
     correct predictions into its count (kernels.cuda._buffers.sums_view)."""
-    L, nb = len(net.acts), T.shape[1]
+    L, nb = net.table.shape[0], T.shape[1]
     Y, G = output_view(buf.ws, net, cap, L, nb), delta_view(buf.ws, net, cap, L, nb)
     loss_sum, count = sums_view(buf.acc, net)
     if net.fused:
@@ -145,7 +146,7 @@ def accumulate_output_loss(net, buf, cap, T, weight):
 def backward(net, buf, X, cap, step):
     """Backward pass from D_L (the loss gradient at the output): fills every dW_l, db_l
     (0 for BatchNorm blocks), dγ_l and dβ_l."""
-    L, nb, ws = len(net.acts), X.shape[1], buf.ws
+    L, nb, ws = net.table.shape[0], X.shape[1], buf.ws
     for l in range(L - 1, -1, -1):
         act = block_activation(net, l, net.fused)
         D, A = delta_view(ws, net, cap, l + 1, nb), output_view(ws, net, cap, l + 1, nb)
@@ -155,7 +156,7 @@ def backward(net, buf, X, cap, step):
         else:
             derivative_inplace(act, A, D)
         db = bias_view(buf.grads, net, l)
-        if net.norm[l]:
+        if net.table[l, NORM]:
             batchnorm_backward(D, normalized_view(ws, net, cap, l, nb),
                                gamma_view(buf.params, net, l), feature_view(ws, net, cap, l, 1),
                                gamma_view(buf.grads, net, l), beta_view(buf.grads, net, l),

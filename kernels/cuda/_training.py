@@ -70,7 +70,7 @@ def infer_batches(X, T, out, net, buf, cap):
     writes the outputs (probabilities for a fused loss) into it. Pass a 0-row array for
     the one not wanted; without T the result is (0.0, 0)."""
     n = X.shape[0]
-    L = len(net.acts)
+    L = net.table.shape[0]
     evaluate, predict = T.shape[0] == n, out.shape[0] == n
     reset_sums(net, buf)
     for start in range(0, n, cap):
