@@ -98,11 +98,15 @@ def infer(model, X, T, out, cap):
     return sums
 
 
-def check_device(device):
-    """``device`` ("cpu" or "cuda"), or a clear error now: an unknown name, or CUDA
-    unavailable."""
+def check_device(device, blocks=()):
+    """``device`` ("cpu" or "cuda"), or a clear error now: an unknown name, a layer of
+    ``blocks`` (fastnn.blocks) the GPU path does not run yet, or CUDA unavailable."""
     if device not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    spatial = next((b.layer for b in blocks if b.kind != "dense"), None)
+    if device == "cuda" and spatial is not None:
+        raise ValueError(f"device='cuda': {spatial!r} layers run on the CPU only for now; "
+                         "use device='cpu'")
     if device == "cuda":
         contract.cuda().require_cuda()
     return device

@@ -73,11 +73,7 @@ class Sequential:
                              f"{self.blocks[-1].activation!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
             raise TypeError(f"seed must be an integer or None, got {type(seed).__name__}")
-        spatial = next((b.layer for b in self.blocks if b.kind != "dense"), None)
-        if device == "cuda" and spatial is not None:
-            raise ValueError(f"device='cuda': {spatial!r} layers run on the CPU only for now; "
-                             "use device='cpu'")
-        self.device = check_device(device)
+        self.device = check_device(device, self.blocks)
         self.seed = seed
         self._rng = np.random.default_rng(seed)
         #: the optimizer of the last ``fit`` (None before any): ``fit(optimizer=None)``
