@@ -34,11 +34,16 @@ class CudaEngine:
         cap = config.batch_size if val is None else max(config.batch_size, self.eval_cap)
         self.net, self.buf = _on_device(model, cap, config.optimizer.bind(model))
         self.X, self.T = self.cuda.to_device(X), self.cuda.to_device(config.T)
+        self.weights = self._on_device(config.sample_weight)
         if val is not None:
-            self.val = (self.cuda.to_device(val[0]), self.cuda.to_device(val[1]))
+            self.val = (self.cuda.to_device(val[0]), self.cuda.to_device(val[1]),
+                        self._on_device(val[2]))
             self.no_out = self.kernels.empty_rows(model.n_outputs, model.dtype)
         self.perm = self.rule = None
         self.total, self.correct = 0.0, 0
+
+    def _on_device(self, array):
+        return None if array is None else self.cuda.to_device(array)
 
     def agree(self, steps, stopped):
         return steps, stopped
@@ -56,7 +61,7 @@ class CudaEngine:
         optimizer = self.config.optimizer
         self.total, self.correct, optimizer.steps = self.kernels.train_batches(
             self.X, self.T, self.perm, start, stop, self.config.batch_size, self.net,
-            self.rule, self.buf, optimizer.steps, self.total, self.correct)
+            self.rule, self.buf, optimizer.steps, self.total, self.correct, self.weights)
 
     def measured(self, steps, seconds):
         """Nothing to choose."""
@@ -65,8 +70,9 @@ class CudaEngine:
         return self.total, self.correct
 
     def validate(self):
-        return self.kernels.infer_batches(*self.val, self.no_out, self.net, self.buf,
-                                          self.eval_cap)
+        X, T, weights = self.val
+        return self.kernels.infer_batches(X, T, self.no_out, self.net, self.buf,
+                                          self.eval_cap, weights)
 
     def copy_state(self, params, stats):
         self.buf.params.copy_to_host(params)
@@ -82,17 +88,19 @@ class CudaEngine:
         self.sync()
 
 
-def infer(model, X, T, out, cap):
+def infer(model, X, T, out, cap, sample_weight=None):
     """fastnn.engines.infer on the device: ``out`` (n, n_outputs) filled with the outputs
-    unless it has no rows, and (loss sum, correct) over the targets ``T`` unless they
-    have no rows; inference mode, ``cap`` samples at a time."""
+    unless it has no rows, and (loss sum — Σ w L with ``sample_weight`` —, correct) over
+    the targets ``T`` unless they have no rows; inference mode, ``cap`` samples at a
+    time."""
     kernels = contract.cuda()
     cuda = kernels.require_cuda()
     net, buf = _on_device(model, cap)
     none = kernels.empty_rows(model.n_outputs, model.dtype)
     out_d = cuda.device_array(out.shape, dtype=model.dtype) if out.shape[0] else none
     sums = kernels.infer_batches(cuda.to_device(X), cuda.to_device(T) if T.shape[0] else none,
-                                 out_d, net, buf, cap)
+                                 out_d, net, buf, cap,
+                                 None if sample_weight is None else cuda.to_device(sample_weight))
     if out.shape[0]:
         out_d.copy_to_host(out)
     return sums

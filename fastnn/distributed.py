@@ -160,19 +160,24 @@ class Processes(OneProcess):
         if callable(shuffle):   # the caller's function may draw differently per process
             self.comm.Bcast(perm, root=0)
 
-    def train(self, args):
+    def train(self, args, sample_weight):
         """train_batches' ``args``, each step's gradient summed across the processes:
-        fastnn.kernels.contract.train_shard_batches."""
-        return train_shard_batches(*args[:9], self.summed, *args[9:], self.reducer)
+        fastnn.kernels.contract.train_shard_batches, weighted by ``sample_weight`` (every
+        process holds all of them)."""
+        return train_shard_batches(*args[:9], self.summed, *args[9:], self.reducer,
+                                   sample_weight)
 
     def totals(self, total, correct):
         total, correct = self._sum(total, correct)
         return float(total), int(correct)
 
     def validate(self, model, val):
-        """Each process evaluates its share of the rows; the sums are added up."""
+        """Each process evaluates its share of the rows (weighted by its share of the
+        validation weights, if any); the sums are added up."""
         lo, hi = share(val[0].shape[0], self.rank, self.size)
-        mine = model._evaluate_sums(val[0][lo:hi], val[1][lo:hi]) if hi > lo else (0, 0)
+        weights = None if val[2] is None else val[2][lo:hi]
+        mine = model._evaluate_sums(val[0][lo:hi], val[1][lo:hi], weights) if hi > lo \
+            else (0, 0)
         total, correct = self._sum(*mine)
         return float(total), int(correct)
 

@@ -28,19 +28,19 @@ from fastnn.threads import ThreadChooser, numba_threads, one_pool
 EVAL_CHUNK = 512
 
 
-def infer(model, X, T, out):
+def infer(model, X, T, out, sample_weight=None):
     """Inference over the rows of X on the model's device, ``EVAL_CHUNK`` at a time:
     ``out`` (n, n_outputs) gets the outputs unless it has no rows; returns (loss sum,
-    correct) over the targets ``T`` ((0, n_outputs) for none). BatchNorm's running
-    statistics, no dropout."""
+    correct) over the targets ``T`` ((0, n_outputs) for none) — with ``sample_weight``,
+    the loss sum Σ w_j L_j. BatchNorm's running statistics, no dropout."""
     cap = min(X.shape[0], EVAL_CHUNK)
     if model.device == "cuda":
         from fastnn.device import infer as on_the_device
 
-        return on_the_device(model, X, T, out, cap)
+        return on_the_device(model, X, T, out, cap, sample_weight)
     net = contract.planned_for(model.net, cap, rows=X.shape[0])
     with one_pool(net, cap), announcing():
-        return contract.infer_batches(X, T, out, net, model._buffers(cap), cap)
+        return contract.infer_batches(X, T, out, net, model._buffers(cap), cap, sample_weight)
 
 
 class OneProcess:
@@ -65,17 +65,17 @@ class OneProcess:
     def same_order(self, perm, shuffle):
         """After the loop ordered ``perm``: every process's ``perm`` the same."""
 
-    def train(self, args):
-        """One compiled chunk: fastnn.kernels.contract.train_batches(*args) — (total,
-        correct, step)."""
-        return contract.train_batches(*args)
+    def train(self, args, sample_weight):
+        """One compiled chunk: fastnn.kernels.contract.train_batches(*args, sample_weight)
+        — (total, correct, step)."""
+        return contract.train_batches(*args, sample_weight)
 
     def totals(self, total, correct):
         """An epoch's loss sum and correct count over every process."""
         return total, correct
 
     def validate(self, model, val):
-        """The validation sums (loss, correct) over ``val`` = (X, T)."""
+        """The validation sums (loss, correct) over ``val`` = (X, T, weights or None)."""
         return model._evaluate_sums(*val)
 
 
@@ -111,7 +111,7 @@ class CpuEngine:
             self.total, self.correct, optimizer.steps = self.team.train(
                 (c.X, c.T, self.perm, start, stop, c.batch_size, self.net,
                  optimizer.refresh(self.rule), self.buf, optimizer.steps, self.total,
-                 self.correct))
+                 self.correct), c.sample_weight)
 
     def measured(self, steps, seconds):
         self.chooser.record(self.threads, steps, seconds)

@@ -7,19 +7,20 @@ import numbers
 import numpy as np
 
 from fastnn.optimizers import check_clip, get_optimizer
-from fastnn.validation import check_positive_int
+from fastnn.validation import check_positive_int, check_sample_weight
 
 
 @dataclasses.dataclass
 class FitConfig:
-    """What one ``fit`` trains on and how: data (``X``, ``T``, ``val`` = (X_val, T_val) or
-    None), ``epochs``, ``batch_size`` (at most the rows), ``optimizer`` (the instance that
+    """What one ``fit`` trains on and how: data (``X``, ``T``, ``sample_weight`` (n,) or
+    None, ``val`` = (X_val, T_val, weights or None) or None), ``epochs``, ``batch_size`` (at most the rows), ``optimizer`` (the instance that
     becomes ``model.optimizer``), ``clip`` ((max_norm, max_value), ∞ for none),
     ``shuffle``, ``rng`` (the shuffling generator), ``verbose``, ``callbacks`` (a list),
     ``early_stopping`` (epochs or None) and ``comm`` (an mpi4py communicator or None)."""
 
     X: np.ndarray
     T: np.ndarray
+    sample_weight: np.ndarray
     val: tuple
     epochs: int
     batch_size: int
@@ -47,6 +48,7 @@ def fit_config(model, X, y, options):
     """The FitConfig of ``model.fit(X, y, **options)`` (``options``: fit's keyword
     arguments, all of them), or a TypeError/ValueError naming the argument at fault."""
     X, T = model._xy(X, y)
+    sample_weight = check_sample_weight(options["sample_weight"], X.shape[0])
     epochs = check_positive_int(options["epochs"], "epochs")
     batch_size = min(check_positive_int(options["batch_size"], "batch_size"), X.shape[0])
     model._check_batch_statistics(X.shape[0], batch_size, "batch_size")
@@ -73,17 +75,22 @@ def fit_config(model, X, y, options):
     if options["comm"] is not None:
         _check_data_parallel(model)
     rng = np.random.default_rng(seed) if seed is not None else model._rng
-    return FitConfig(X, T, val, epochs, batch_size, optimizer, clip, shuffle, rng,
+    return FitConfig(X, T, sample_weight, val, epochs, batch_size, optimizer, clip, shuffle, rng,
                      options["verbose"], callbacks, early_stopping, options["comm"])
 
 
 def _validation(model, validation_data):
+    """(X_val, T_val, weights or None) from (X_val, y_val) or (X_val, y_val, weights)."""
     if validation_data is None:
         return None
-    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-        raise ValueError("validation_data must be a tuple (X_val, y_val)")
-    return model._xy(*validation_data, xname="validation_data[0]",
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        raise ValueError("validation_data must be a tuple (X_val, y_val) or (X_val, y_val, "
+                         "sample_weight_val)")
+    X, T = model._xy(*validation_data[:2], xname="validation_data[0]",
                      yname="validation_data[1]")
+    weights = validation_data[2] if len(validation_data) == 3 else None
+    return X, T, check_sample_weight(weights, X.shape[0], "validation_data[2]")
+
 
 
 def _check_data_parallel(model):

@@ -157,7 +157,9 @@ def _logs(model, config, engine, epoch, done):
                                  f"{logs['loss']}; lower the learning rate")
     if config.val is not None:
         complete = done == config.X.shape[0]
-        measured = model._metrics(*engine.validate(), config.val[0].shape[0]) if complete \
+        weights = config.val[2]
+        measured = model._metrics(*engine.validate(), config.val[0].shape[0],
+                                  None if weights is None else weights.sum()) if complete \
             else dict.fromkeys(logs, math.nan)
         logs.update({"val_" + key: value for key, value in measured.items()})
     logs["lr"] = config.optimizer.current_lr()

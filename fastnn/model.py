@@ -23,7 +23,7 @@ from fastnn.kernels.contract import (LOSSES, add_penalty_grad, make_network,
                                      planned_for)
 from fastnn.optimizers import check_clip, get_optimizer
 from fastnn.threads import one_pool
-from fastnn.validation import check_dtype, check_features, check_targets
+from fastnn.validation import check_dtype, check_features, check_sample_weight, check_targets
 
 #: Output activations whose values are probabilities, as the cross-entropies need.
 _PROBABILITY_OUTPUTS = ("softmax", "sigmoid")
@@ -219,21 +219,25 @@ class Sequential:
             out = (out > 0.5).astype(np.int64)
         return out[:, 0] if self.n_outputs == 1 else out
 
-    def evaluate(self, X, y):
-        """{"loss": mean loss over the samples (without the penalty), and "accuracy"
-        for classifiers}, in inference mode."""
+    def evaluate(self, X, y, sample_weight=None):
+        """{"loss": mean loss over the samples (without the penalty) — weighted by
+        ``sample_weight``, Σ w L / Σ w, if given —, and "accuracy" (of the samples,
+        unweighted) for classifiers}, in inference mode."""
         X, T = self._xy(X, y)
-        return self._evaluate(X, T)
+        w = check_sample_weight(sample_weight, X.shape[0])
+        return self._metrics(*self._evaluate_sums(X, T, w), X.shape[0],
+                             None if w is None else w.sum())
 
     def _evaluate(self, X, T):
         return self._metrics(*self._evaluate_sums(X, T), X.shape[0])
 
-    def _evaluate_sums(self, X, T):
-        """(sum over samples of the loss, correct predictions)."""
-        return infer(self, X, T, np.empty((0, self.n_outputs), dtype=self.dtype))
+    def _evaluate_sums(self, X, T, sample_weight=None):
+        """(sum over samples of the loss (Σ w L with weights), correct predictions)."""
+        return infer(self, X, T, np.empty((0, self.n_outputs), dtype=self.dtype),
+                     sample_weight)
 
-    def _metrics(self, total, correct, n):
-        result = {"loss": total / n}
+    def _metrics(self, total, correct, n, weight=None):
+        result = {"loss": total / (n if weight is None else weight)}
         if self.is_classifier:
             result["accuracy"] = correct / self._accuracy_denominator(n)
         return result
@@ -249,22 +253,24 @@ class Sequential:
                    + 0.5 * l.l2 * float(np.square(l.W, dtype=np.float64).sum())
                    for l in (block.layer for block in self.weighted_blocks))
 
-    def loss_and_grad(self, X, y, *, step=0):
+    def loss_and_grad(self, X, y, *, step=0, sample_weight=None):
         """The training objective on (X, y) as one minibatch — mean loss plus the penalty —
         and its gradient written into ``grads`` (every layer's dW, db, dgamma, dbeta).
         Training mode: BatchNorm normalizes with the batch's statistics (its running
         statistics are left unchanged) and Dropout drops with the stream of update number
-        ``step`` + 1 (``fit`` at step t draws the same mask for the same batch)."""
-        return self._full_batch(X, y, _check_step(step))()
+        ``step`` + 1 (``fit`` at step t draws the same mask for the same batch). With
+        ``sample_weight``, the weighted mean loss Σ w L / Σ w."""
+        return self._full_batch(X, y, _check_step(step), sample_weight)()
 
-    def objective(self, X, y):
+    def objective(self, X, y, sample_weight=None):
         """The training objective on all of (X, y) as one minibatch, as a function of the
         parameters, for full-batch optimizers (L-BFGS): ``f(params)`` copies ``params``
         into the model and returns ``loss_and_grad``'s loss and a float64 copy of the
         gradient; ``f.outputs()`` is then the network's outputs (n × n_outputs, the
         probabilities of a classifier), a view valid until the model computes again.
-        X and y are checked and converted once; each call is one compiled pass."""
-        evaluate = self._full_batch(X, y, 0)
+        X and y are checked and converted once; each call is one compiled pass. With
+        ``sample_weight`` the loss is the weighted mean Σ w L / Σ w."""
+        evaluate = self._full_batch(X, y, 0, sample_weight)
 
         def f(params):
             np.copyto(self.params, params, casting="same_kind")
@@ -273,10 +279,12 @@ class Sequential:
         f.outputs = evaluate.outputs
         return f
 
-    def _full_batch(self, X, y, step):
+    def _full_batch(self, X, y, step, sample_weight=None):
         """A function evaluating the objective on (X, y) at the current parameters (its
         ``outputs()``: the outputs it left in the workspace, A_L)."""
         X, T = self._xy(X, y)
+        w = check_sample_weight(sample_weight, X.shape[0])
+        order = None if w is None else np.arange(X.shape[0])
         n, m = X.shape[0], self.n_outputs
         self._check_batch_statistics(n, n, "X")
         net = planned_for(self.net, n)
@@ -285,7 +293,7 @@ class Sequential:
         def evaluate():
             buf = self._buffers(n)
             with one_pool(net, n), announcing():
-                loss = contract.batch_loss_and_grad(X, T, net, buf, step)
+                loss = contract.batch_loss_and_grad(X, T, net, buf, step, w, order)
             return loss + add_penalty_grad(self.params, self.grads, self.net.seg)
         evaluate.outputs = lambda: self._ws[start:start + m * n].reshape(n, m)
         return evaluate
@@ -322,9 +330,9 @@ class Sequential:
         return loss / n
 
     # --------------------------------------------------------------- training
-    def fit(self, X, y, *, epochs=1, batch_size=32, optimizer=None, shuffle=True,
-            validation_data=None, seed=None, verbose=1, callbacks=(), early_stopping=None,
-            clip_norm=None, clip_value=None, comm=None):
+    def fit(self, X, y, *, sample_weight=None, epochs=1, batch_size=32, optimizer=None,
+            shuffle=True, validation_data=None, seed=None, verbose=1, callbacks=(),
+            early_stopping=None, clip_norm=None, clip_value=None, comm=None):
         """Minibatch training; returns a History of per-epoch ``loss``, ``val_loss``
         (and ``accuracy``, ``val_accuracy`` for classifiers) and ``lr``.
 
@@ -340,7 +348,11 @@ class Sequential:
         Adam(1e-3) for a model that never trained; the optimizer given becomes
         ``model.optimizer``. ``loss`` is the mean over samples of their minibatch's loss,
         taken before each update; ``lr`` the rate in force at the end of the epoch.
-        ``seed`` fixes the shuffling (default: the model's own generator, which
+        ``sample_weight`` (n,): each minibatch's loss is the weighted mean of its samples'
+        losses, Σ w L / Σ w (scikit-learn's semantics; the epoch's ``loss`` averages the
+        minibatches' as without weights); ``validation_data`` may carry the validation
+        samples' weights as a third element, making ``val_loss`` weighted (accuracies
+        count samples). ``seed`` fixes the shuffling (default: the model's own generator, which
         ``save``/``load`` keep). ``callbacks``: plain callables ``cb(epoch, logs)`` or
         fastnn.Callback objects (ReduceLROnPlateau, Checkpoint), called after each
         epoch; one returning True stops training. ``early_stopping=k`` (needs
@@ -366,7 +378,7 @@ class Sequential:
         with the same parameters. Output and checkpoints come from rank 0 only. Not for
         BatchNorm or Dropout (their statistics and masks are per process).
         """
-        options = dict(epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+        options = dict(sample_weight=sample_weight, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                        shuffle=shuffle, validation_data=validation_data, seed=seed,
                        verbose=verbose, callbacks=callbacks, early_stopping=early_stopping,
                        clip_norm=clip_norm, clip_value=clip_value, comm=comm)

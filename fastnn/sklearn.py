@@ -46,6 +46,7 @@ from sklearn.neural_network import MLPRegressor as _SklearnMLPRegressor
 from sklearn.neural_network._base import LOSS_FUNCTIONS as _LOSS_FUNCTIONS
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -60,7 +61,7 @@ from fastnn.loading import model_from_arrays
 from fastnn.model import Sequential
 from fastnn.optimizers import SGD, Adam
 from fastnn.threads import single_threaded_blas
-from fastnn.validation import converted
+from fastnn.validation import check_sample_weight, converted
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 #: scikit-learn's activation names -> fastnn's
@@ -84,11 +85,13 @@ class _MLP(BaseEstimator):
     _parameter_constraints = _constraints()
 
     # ------------------------------------------------------------- fitting
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train on (X, y) for up to ``max_iter`` epochs (from the start, or from the
-        current weights with ``warm_start=True``). Returns self."""
+        current weights with ``warm_start=True``); ``sample_weight`` (n_samples,) weighs
+        each sample's loss (scikit-learn's semantics: each minibatch's loss is the weighted
+        mean). Returns self."""
         self._validate_params()
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
     def _check_solver(self):
         if self.solver not in _STOCHASTIC_SOLVERS:
@@ -96,7 +99,7 @@ class _MLP(BaseEstimator):
                                  f"{self.solver} is not stochastic.")
         return True
 
-    def _fit(self, X, y, incremental):
+    def _fit(self, X, y, incremental, sample_weight=None):
         if self.solver == "lbfgs" and (self.dropout or self.batch_norm):
             raise ValueError("dropout and batch_norm need a stochastic solver ('adam' or "
                              "'sgd'); solver='lbfgs' minimizes the full-batch loss")
@@ -110,7 +113,7 @@ class _MLP(BaseEstimator):
             {name: np.array(a) for name, a in persistence.model_arrays(model).items()}
         try:
             with announcing(echo=self.verbose):
-                return self._fit_checked(X, y, hidden, incremental)
+                return self._fit_checked(X, y, hidden, incremental, sample_weight)
         except BaseException:   # a failed fit leaves the estimator as it was
             self.__dict__.clear()
             self.__dict__.update(before)
@@ -119,13 +122,14 @@ class _MLP(BaseEstimator):
                 self._expose_weights()
             raise
 
-    def _fit_checked(self, X, y, hidden, incremental):
+    def _fit_checked(self, X, y, hidden, incremental, sample_weight):
         assigned = self._assigned_weights()
         first_pass = (not hasattr(self, "_model") and assigned is None) or \
             (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         if y.ndim == 1:
             y = y.reshape(-1, 1)
+        weights = self._sample_weights(y, sample_weight, incremental)
         rng = check_random_state(self.random_state)
         units = [X.shape[1]] + hidden + [y.shape[1]]
         if first_pass:
@@ -138,16 +142,19 @@ class _MLP(BaseEstimator):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         if self.solver == "lbfgs":
-            return self._fit_lbfgs(X, y, units, initial if first_pass else None, rng)
-        X_val = y_val = None
+            return self._fit_lbfgs(X, y, weights, units, initial if first_pass else None, rng)
+        val = None
         if self.early_stopping:
             stratify = y if isinstance(self, ClassifierMixin) and y.shape[1] == 1 else None
-            X, X_val, y, y_val = train_test_split(X, y, random_state=rng, stratify=stratify,
-                                                  test_size=self.validation_fraction)
+            parts = (X, y) if weights is None else (X, y, weights)
+            split = train_test_split(*parts, random_state=rng, stratify=stratify,
+                                     test_size=self.validation_fraction)
+            X, X_val, y, y_val = split[:4]
+            weights, w_val = split[4:] if weights is not None else (None, None)
             if X_val.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase "
                                  "'validation_fraction' or the size of your dataset.")
-            y_val = self._labels(y_val)
+            val = (X_val, self._labels(y_val), w_val)
         n = X.shape[0]
         if self.batch_size == "auto":
             batch_size = min(200, n)
@@ -157,7 +164,7 @@ class _MLP(BaseEstimator):
                               "is going to be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n))
         scale = self._objective_scale(y.shape[1])
-        l2 = scale * self.alpha / batch_size
+        l2 = scale * self.alpha / (batch_size * (1.0 if weights is None else weights.mean()))
         if first_pass:
             self._model = self._new_model(units, initial, l2, _seed_of(rng), X.dtype)
             self._expose_weights()
@@ -165,22 +172,39 @@ class _MLP(BaseEstimator):
         if not incremental or model.optimizer is None:
             model.optimizer = self._new_optimizer(scale)
         X, T = converted(X, model.dtype, "X"), converted(y, model.dtype, "y")
-        if X_val is not None:
-            X_val = converted(X_val, model.dtype, "X")
-        self._train(model, X, T, X_val, y_val, batch_size, incremental, rng)
+        if val is not None:
+            val = (converted(val[0], model.dtype, "X"),) + val[1:]
+        self._train(model, (X, T, weights), val, batch_size, incremental, rng)
         return self
 
-    def _fit_lbfgs(self, X, y, units, initial, rng):
+    def _sample_weights(self, y, sample_weight, incremental):
+        """The samples' weights: ``sample_weight`` times the class weights (classifiers'
+        ``class_weight``), checked; None when they are all alike."""
+        n = y.shape[0]
+        weights = check_sample_weight(sample_weight, n)
+        by_class = self._class_weights(y, incremental)
+        if by_class is None:
+            return weights
+        return check_sample_weight(by_class if weights is None else by_class * weights, n,
+                                   "class_weight (times sample_weight)")
+
+    def _class_weights(self, y, incremental):
+        """Per-sample weights of the samples' classes (None: no class weights)."""
+        return None
+
+    def _fit_lbfgs(self, X, y, weights, units, initial, rng):
         """scikit-learn's L-BFGS: SciPy's L-BFGS-B on its full-batch objective (mean loss
-        plus α/(2n)·|W|²), each evaluation one compiled pass over all samples, fastnn's
-        objective and gradient divided by c (the module docstring)."""
-        n, scale = X.shape[0], self._objective_scale(y.shape[1])
+        plus α/(2n)·|W|² — weighted: Σ w L / Σ w plus α/(2 Σ w)·|W|²), each evaluation one
+        compiled pass over all samples, fastnn's objective and gradient divided by c (the
+        module docstring)."""
+        n = X.shape[0] if weights is None else weights.sum()
+        scale = self._objective_scale(y.shape[1])
         if initial is not None:
             self._model = self._new_model(units, initial, scale * self.alpha / n,
                                           _seed_of(rng), X.dtype)
             self._expose_weights()
         model = self._model_with_l2(scale * self.alpha / n)
-        loss_and_grad = self._full_batch_objective(model, X, y)
+        loss_and_grad = self._full_batch_objective(model, X, y, weights)
         with single_threaded_blas():    # L-BFGS-B's own BLAS calls: no threads left spinning
             result = scipy.optimize.minimize(
                 loss_and_grad, model.params.astype(np.float64), method="L-BFGS-B", jac=True,
@@ -195,22 +219,24 @@ class _MLP(BaseEstimator):
                              "may contain large values and need to be preprocessed.")
         return self
 
-    def _full_batch_objective(self, model, X, y):
+    def _full_batch_objective(self, model, X, y, weights=None):
         """scikit-learn's L-BFGS objective on (X, y) as a function of ``model``'s flat
         parameters: (mean loss plus α/(2n)·|W|², its gradient), from fastnn's objective
         (``model`` built with L2 c·α/n) and gradient divided by c. The loss's value is
         computed as scikit-learn computes it, from the outputs (probabilities clipped to
         [eps, 1 − eps], where fastnn's is exact from the logits), so that the line searches
-        see the same values."""
-        n, scale = X.shape[0], self._objective_scale(y.shape[1])
+        see the same values. ``weights``: the samples' (Σ w L / Σ w, and Σ w for n)."""
+        n = X.shape[0] if weights is None else weights.sum()
+        scale = self._objective_scale(y.shape[1])
         X, T = converted(X, model.dtype, "X"), converted(y, model.dtype, "y")
-        objective = model.objective(X, T)
+        objective = model.objective(X, T, sample_weight=weights)
         data_loss = _LOSS_FUNCTIONS[self._sklearn_loss_name(y.shape[1])]
 
         def loss_and_grad(params):
             _, grad = objective(params)
             squares = _weight_squares(model)
-            loss = data_loss(T, objective.outputs()) + 0.5 * self.alpha * squares / n
+            loss = data_loss(T, objective.outputs(), weights) + \
+                0.5 * self.alpha * squares / n
             grad /= scale
             return loss, grad
         return loss_and_grad
@@ -220,18 +246,18 @@ class _MLP(BaseEstimator):
         estimator: loss and gradient at ``packed`` (its packing: every coefs_ raveled,
         then every intercepts_) on (X, y), y as its fit binarizes it; the model's
         weights are left at ``packed``. The buffer arguments are scikit-learn's and unused."""
-        if sample_weight is not None:
-            raise NotImplementedError("fastnn's estimators take no sample_weight yet")
         y = np.asarray(y)
         y = y.reshape(-1, 1) if y.ndim == 1 else y
-        model = self._model_with_l2(self._objective_scale(y.shape[1]) * self.alpha / len(X))
+        weights = check_sample_weight(sample_weight, len(X))
+        n = len(X) if weights is None else weights.sum()
+        model = self._model_with_l2(self._objective_scale(y.shape[1]) * self.alpha / n)
         layers = [(dense.W, dense.b) for dense in model.dense_layers]
         ends = np.cumsum([W.size for W, _ in layers] + [b.size for _, b in layers])
         cuts = np.split(np.asarray(packed, dtype=np.float64), ends[:-1])
         for (W, b), coef, intercept in zip(layers, cuts, cuts[len(layers):]):
             W[...] = coef.reshape(W.shape[::-1]).T
             b[...] = intercept
-        loss, _ = self._full_batch_objective(model, np.asarray(X), y)(model.params)
+        loss, _ = self._full_batch_objective(model, np.asarray(X), y, weights)(model.params)
         grads = [(np.asarray(dense.dW, np.float64).T.ravel(), np.asarray(dense.db, np.float64))
                  for dense in model.dense_layers]     # views of the gradient just made
         return loss, np.concatenate([g for g, _ in grads] + [g for _, g in grads])
@@ -365,15 +391,20 @@ class _MLP(BaseEstimator):
         return SGD(self.learning_rate_init / scale, momentum=momentum,
                    nesterov=bool(self.nesterovs_momentum) and momentum > 0)
 
-    def _train(self, model, X, T, X_val, y_val, batch_size, incremental, rng):
-        """The epochs, as one compiled ``fit`` whose epoch callback keeps scikit-learn's
-        books: loss_curve_, the no-improvement count, the rate schedule, stopping. The
-        samples are visited in scikit-learn's order (its shuffle of the running order,
-        drawn from ``rng`` after the weights and the validation split)."""
+    def _train(self, model, data, val, batch_size, incremental, rng):
+        """The epochs over ``data`` = (X, T, sample weights or None), as one compiled
+        ``fit`` whose epoch callback keeps scikit-learn's books: loss_curve_, the
+        no-improvement count (on ``val`` = (X, y, weights) with early stopping), the rate
+        schedule, stopping. The samples are visited in scikit-learn's order (its shuffle of
+        the running order, drawn from ``rng`` after the weights and the validation
+        split)."""
+        X, T, weights = data
         optimizer = model.optimizer
         n = X.shape[0]
         loss_factor = self._reported_loss_factor(T.shape[1])
-        penalty = 0.5 * self.alpha * -(-n // batch_size) / n   # each batch's α/(2 n_b)·|W|²
+        # each batch's α/(2 n_b)·|W|², weighted α/(2 Σ_b w)·|W|² (Σ_b w taken as n_b·w̄)
+        mean_weight = 1.0 if weights is None else weights.mean()
+        penalty = 0.5 * self.alpha * -(-n // batch_size) / (n * mean_weight)
         best = (model.params.copy(), model.stats.copy()) if self.early_stopping else None
         self.n_iter_ = 0
         converged = [False]
@@ -391,7 +422,7 @@ class _MLP(BaseEstimator):
             self.loss_curve_.append(self.loss_)
             if self.verbose:
                 print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-            if self._count_no_improvement(X_val, y_val):
+            if self._count_no_improvement(val):
                 np.copyto(best[0], model.params)
                 np.copyto(best[1], model.stats)
             if self.solver == "sgd" and self.learning_rate == "invscaling":
@@ -408,7 +439,8 @@ class _MLP(BaseEstimator):
 
         epochs = 1 if incremental else self.max_iter
         try:
-            interrupted = model.fit(X, T, epochs=epochs, batch_size=batch_size,
+            interrupted = model.fit(X, T, sample_weight=weights, epochs=epochs,
+                                    batch_size=batch_size,
                                     optimizer=optimizer,
                                     shuffle=scikit_learn_order if self.shuffle else False,
                                     verbose=0, callbacks=[end_of_epoch]).interrupted
@@ -446,11 +478,12 @@ class _MLP(BaseEstimator):
         self.validation_scores_ += [math.nan] * left
         self._no_improvement_count = 0
 
-    def _count_no_improvement(self, X_val, y_val):
-        """scikit-learn's bookkeeping after an epoch; True when the validation score is
-        the best so far (early stopping keeps those weights)."""
+    def _count_no_improvement(self, val):
+        """scikit-learn's bookkeeping after an epoch; True when the validation score (on
+        ``val`` = (X, y, weights or None), weighted) is the best so far (early stopping
+        keeps those weights)."""
         if self.early_stopping:
-            score = self._score(X_val, y_val)
+            score = self._score(*val)
             self.validation_scores_.append(score)
             if self.verbose:
                 print("Validation score: %f" % score)
@@ -494,13 +527,13 @@ class _MLP(BaseEstimator):
                               dtype=(np.float64, np.float32), reset=False)
         return self._model.forward(_dense(X))
 
-    def _score(self, X, y):
+    def _score(self, X, y, sample_weight=None):
         """scikit-learn's score on (X, y) without validating X again: NaN for
         non-finite predictions."""
         prediction = self._predict(X, check_input=False)
         if prediction.dtype.kind == "f" and not np.isfinite(prediction).all():
             return np.nan
-        return self._score_function(y, prediction)
+        return self._score_function(y, prediction, sample_weight=sample_weight)
 
     @property
     def _optimizer(self):
@@ -600,10 +633,37 @@ class MLPClassifier(ClassifierMixin, _MLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype=None, dropout=0.0, batch_norm=False):
+                 dtype=None, dropout=0.0, batch_norm=False, class_weight=None):
         _store_parameters(self, locals())
 
+    _parameter_constraints = {**_MLP._parameter_constraints,
+                              "class_weight": [dict, StrOptions({"balanced"}), None]}
     _score_function = staticmethod(accuracy_score)
+
+    def _class_weights(self, y, incremental):
+        """``class_weight`` as per-sample weights: a dict {label: weight} (labels not
+        named weigh 1), or "balanced", n_samples / (n_classes · the class's count) —
+        scikit-learn's formula (``compute_sample_weight``). Single-label targets only."""
+        if self.class_weight is None:
+            return None
+        if self._label_binarizer.y_type_.startswith("multilabel"):
+            raise ValueError("class_weight is for single-label targets; y is multilabel "
+                             "(weigh its samples with sample_weight)")
+        if self.class_weight == "balanced" and incremental:
+            raise ValueError("class_weight='balanced' is not supported for partial_fit (each "
+                             "call's counts would differ); pass a dict of weights")
+        labels = self._labels(y)
+        if isinstance(self.class_weight, dict):
+            unknown = [k for k in self.class_weight if k not in set(self.classes_.tolist())]
+            if unknown:
+                raise ValueError(f"class_weight names {unknown}, not classes of y "
+                                 f"{self.classes_.tolist()}")
+            bad = [k for k, v in self.class_weight.items()
+                   if not (isinstance(v, numbers.Real) and math.isfinite(v) and v >= 0)]
+            if bad:
+                raise ValueError(f"class_weight: the weights of {bad} must be finite numbers "
+                                 ">= 0")
+        return compute_sample_weight(self.class_weight, labels)
 
     def _out_activation(self, n_outputs):
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "sigmoid"
@@ -640,9 +700,9 @@ class MLPClassifier(ClassifierMixin, _MLP):
         return self._label_binarizer.inverse_transform(y)
 
     @available_if(lambda estimator: estimator._check_solver())
-    def partial_fit(self, X, y, classes=None):
-        """One epoch over (X, y). ``classes`` (every label of all calls) is required on
-        the first call. Returns self."""
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """One epoch over (X, y), weighted by ``sample_weight``. ``classes`` (every label
+        of all calls) is required on the first call. Returns self."""
         self._validate_params()
         first = not hasattr(self, "classes_")
         if first and classes is None:
@@ -657,12 +717,12 @@ class MLPClassifier(ClassifierMixin, _MLP):
             binarizer.fit(y if type_of_target(y).startswith("multilabel") else classes)
             self._label_binarizer, self.classes_ = binarizer, binarizer.classes_
             try:
-                return self._fit(X, y, incremental=True)
+                return self._fit(X, y, incremental=True, sample_weight=sample_weight)
             except BaseException:
                 self.__dict__.clear()
                 self.__dict__.update(before)
                 raise
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def _predict(self, X, check_input=True):
         outputs = self._forward(X, check_input)
@@ -713,11 +773,11 @@ class MLPRegressor(RegressorMixin, _MLP):
 
     _score_function = staticmethod(r2_score)
 
-    def _fit(self, X, y, incremental):
+    def _fit(self, X, y, incremental, sample_weight=None):
         if self.loss == "poisson":
             raise NotImplementedError("loss='poisson' is not implemented by fastnn; use "
                                       "loss='squared_error' or sklearn.neural_network")
-        return super()._fit(X, y, incremental)
+        return super()._fit(X, y, incremental, sample_weight)
 
     @staticmethod
     def _out_activation(n_outputs):
@@ -740,10 +800,10 @@ class MLPRegressor(RegressorMixin, _MLP):
         return y
 
     @available_if(lambda estimator: estimator._check_solver())
-    def partial_fit(self, X, y):
-        """One epoch over (X, y). Returns self."""
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over (X, y), weighted by ``sample_weight``. Returns self."""
         self._validate_params()
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def _predict(self, X, check_input=True):
         outputs = self._forward(X, check_input)

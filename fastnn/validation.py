@@ -99,6 +99,31 @@ def check_features(X, shape, dtype, name="X"):
         raise
 
 
+def check_sample_weight(sample_weight, n, name="sample_weight"):
+    """None, or ``sample_weight`` as a float64 (n,) array — finite, >= 0, not all 0 — or a
+    ValueError/TypeError naming ``name``. Weights all alike (a scalar, or ones) are no
+    weights: the weighted mean is then the plain mean, and None gives the unweighted
+    kernels' bits (the weighted ones may round the loss's sum differently)."""
+    if sample_weight is None:
+        return None
+    w = _numeric_array(sample_weight, name)
+    if w.ndim == 0:
+        w = np.full(n, w, dtype=np.float64)
+    if w.ndim != 1 or w.shape[0] != n:
+        raise ValueError(f"{name} must hold one weight per sample, shape ({n},); got shape "
+                         f"{w.shape}")
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    if not np.isfinite(w).all():
+        raise ValueError(f"{name} holds NaN or infinite values (first at index "
+                         f"{int(np.flatnonzero(~np.isfinite(w))[0])})")
+    if (w < 0).any():
+        raise ValueError(f"{name} must be >= 0; index {int(np.flatnonzero(w < 0)[0])} is "
+                         f"{w[w < 0][0]!r}")
+    if not w.sum() > 0:
+        raise ValueError(f"{name} sums to zero: at least one sample needs a positive weight")
+    return None if (w == w[0]).all() else w
+
+
 def converted(a, dtype, name):
     """``a`` as a C-contiguous array of ``dtype``. Only narrowing floats (float64 to
     float32) can make a finite value infinite, so only then is the result scanned: a

@@ -23,8 +23,9 @@ from numba.core import types
 from numba.extending import intrinsic
 
 from ._jit import kernel
-from ._network import TRAIN_UPDATE, correct_predictions, gather, output_view, target_view, zero
-from ._passes import call_update, minibatch_share, passes_for
+from ._network import (TRAIN_UPDATE, correct_predictions, gather, minibatch_weight, output_view,
+                       target_view, zero)
+from ._passes import call_update, passes_for, weighted_share
 
 #: what the kernels need of a communicator: this process's ``rank`` of ``size``; ``fn``,
 #: MPI_Allreduce's address; the ``comm``, ``dtype`` (of the gradient) and ``op`` (sum)
@@ -64,23 +65,25 @@ def allreduce_sum(reducer, send, recv):
 
 
 def train_shard_batches(X, T, perm, start, stop, batch_size, net, upd, buf, summed, step,
-                        total, correct, reducer):
+                        total, correct, reducer, sw=None):
     """``kernels.train_batches`` across the processes of ``reducer``: for each global
     minibatch of ``batch_size`` beginning at sample positions start, start + batch_size,
     ... < stop, this process's share (the workspace holds ⌈batch_size / size⌉ samples)
     forward and backward, its gradient scaled to the minibatch's, one MPI_Allreduce into
     ``summed`` (a vector like ``grads``), and the update from ``summed``. Returns (total
     + this process's sum over samples of their minibatch's loss, correct + its correct
-    predictions, step count after); the sums over processes are the epoch's. Called from
-    Python (it picks the compiled passes of ``net``: kernels._passes)."""
+    predictions, step count after); the sums over processes are the epoch's. ``sw``: the
+    samples' weights (every process has them all: each weighs its share by the whole
+    minibatch's weight). Called from Python (it picks the compiled passes of ``net``:
+    kernels._passes)."""
     return _train_shard_batches(X, T, perm, start, stop, batch_size, net, upd[:-1], buf,
                                 summed, step, total, correct, reducer,
-                                passes_for(net, buf, upd))
+                                passes_for(net, buf, upd), sw)
 
 
 @kernel(entry=True)
 def _train_shard_batches(X, T, perm, start, stop, batch_size, net, upd_head, buf, summed,
-                         step, total, correct, reducer, passes):
+                         step, total, correct, reducer, passes, sw):
     n = perm.shape[0]
     L = net.sizes.shape[0] - 1
     cap = (batch_size + reducer.size - 1) // reducer.size
@@ -91,8 +94,9 @@ def _train_shard_batches(X, T, perm, start, stop, batch_size, net, upd_head, buf
         if mine > 0:
             Tb = target_view(buf.ws, net, cap, mine)
             gather(net.plan, X, T, perm, lo, output_view(buf.ws, net, cap, 0, mine), Tb)
-            loss = minibatch_share(passes, net, buf, cap, mine, np.int64(TRAIN_UPDATE), step,
-                                   mine / nb)
+            loss = weighted_share(passes, net, buf, cap, mine, np.int64(TRAIN_UPDATE), step,
+                                  mine / nb, sw, perm, lo, nb,
+                                  minibatch_weight(sw, perm, begin, nb))
             total += loss * mine
             correct += correct_predictions(net.plan, output_view(buf.ws, net, cap, L, mine), Tb)
         else:

@@ -32,11 +32,12 @@ coefficients and ``decay`` = 1 where decoupled weight decay applies (weights onl
 
 The workspace ``ws`` of minibatches of at most ``cap`` samples is one flat vector:
 
-    [ X n_0 | T n_L | A_1 .. A_L | D_1 .. D_L | per block: Ẑ of BatchNorm, a
+    [ X n_0 | T n_L | c 1 | A_1 .. A_L | D_1 .. D_L | per block: Ẑ of BatchNorm, a
       convolution's cols (K·P) and lin (c_out·P), pooling's argmax (n_{l+1}) ] × cap
     [ μ_l, 1/σ_l of BatchNorm blocks (n_{l+1} each) ]
 
-A_l and D_l start at ``a_unit[l]`` and ``d_unit[l]`` times ``cap``, Ẑ, cols (and argmax)
+c holds a weighted minibatch's per-sample loss factors (kernels._losses) at
+(n_0 + n_L)·cap; A_l and D_l start at ``a_unit[l]`` and ``d_unit[l]`` times ``cap``, Ẑ, cols (and argmax)
 and lin at ``table[l, H_UNIT]``, ``table[l, COL_UNIT]`` and ``table[l, LIN_UNIT]`` times
 ``cap`` (matrices stored column-major: column j is sample j); the per-feature buffers at
 ``ws_units · cap + table[l, F_OFF]``. D_l holds the loss gradient at A_l. ``acc`` is a float64
@@ -130,7 +131,7 @@ def make_network(blocks, loss, fused, key):
             tensor(spec.n_out)
             row[R_OFF] = n_stats
             n_stats += 2 * spec.n_out
-    units = sizes[0] + sizes[L]
+    units = sizes[0] + sizes[L] + 1
     a_unit, d_unit = [0], [-1]
     for l in range(1, L + 1):
         a_unit.append(units)

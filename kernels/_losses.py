@@ -10,7 +10,9 @@ With m outputs and a batch of n:
     softmax_cross_entropy       P = softmax(Z) per column, L as above, G = (P - T) / n
     sigmoid_binary_cross_entropy  P = sigmoid(Z), L as above,        G = (P - T) / (m n)
 
-The fused pairs take logits and never form log(0): they use the log-sum-exp and
+Each takes an optional last argument ``c`` (batch,): per-sample factors, the loss
+Σ_j c_j L_j / n and each column's gradient times c_j — a weighted mean with
+c_j = w_j · n / Σ w (without ``c``, every c_j = 1: the same bits). The fused pairs take logits and never form log(0): they use the log-sum-exp and
 log1p(e^-|z|) forms, finite for logits of any size. Probabilities fed to the
 unfused cross-entropies are clipped to [eps, 1 - eps] (categorical: to eps from
 below; eps = 1e-7 for float32, 1e-15 for float64) before the logarithm. Every G may alias the input P or Z.
@@ -39,55 +41,66 @@ LOSSES = {
 }
 
 
+@kernel(inline="always")
+def factor(c, j):
+    """c[j], or 1 without per-sample factors (c None: compiled away)."""
+    if c is None:
+        return 1.0
+    return np.float64(c[j])
+
+
 @kernel
 def _clip_eps(P):
     return 1e-7 if P.itemsize == 4 else 1e-15
 
 
 @kernel
-def mse(P, T, G):
+def mse(P, T, G, c=None):
     """L = mean over all elements of (p - t)^2; G = 2 (p - t) / (m n)."""
     m, n = P.shape
     scale = 2.0 / (m * n)
     total = 0.0
     for j in range(n):
+        cj = factor(c, j)
         for i in range(m):
-            loss, G[i, j] = squared_error(np.float64(P[i, j]), np.float64(T[i, j]), scale)
-            total += loss
+            loss, G[i, j] = squared_error(np.float64(P[i, j]), np.float64(T[i, j]), scale * cj)
+            total += loss * cj
     return total / (m * n)
 
 
 @kernel
-def binary_crossentropy(P, T, G):
+def binary_crossentropy(P, T, G, c=None):
     """L = -mean(t log p + (1 - t) log(1 - p)) over all elements, p clipped."""
     m, n = P.shape
     eps = _clip_eps(P)
     scale = 1.0 / (m * n)
     total = 0.0
     for j in range(n):
+        cj = factor(c, j)
         for i in range(m):
             loss, G[i, j] = binary_crossentropy_term(np.float64(P[i, j]), np.float64(T[i, j]),
-                                                     eps, scale)
-            total += loss
+                                                     eps, scale * cj)
+            total += loss * cj
     return total * scale
 
 
 @kernel
-def categorical_crossentropy(P, T, G):
+def categorical_crossentropy(P, T, G, c=None):
     """L = -1/n sum t log p (p clipped below at eps); G = -t / (p n)."""
     m, n = P.shape
     eps = _clip_eps(P)
     total = 0.0
     for j in range(n):
+        cj = factor(c, j)
         for i in range(m):
             loss, G[i, j] = categorical_crossentropy_term(np.float64(P[i, j]),
-                                                          np.float64(T[i, j]), eps, n)
-            total += loss
+                                                          np.float64(T[i, j]), eps, n / cj)
+            total += loss * cj
     return total / n
 
 
 @kernel
-def softmax_cross_entropy(Z, T, P, G):
+def softmax_cross_entropy(Z, T, P, G, c=None):
     """P = softmax(Z); L = -1/n sum t log P via log-sum-exp; G = (P - T) / n.
 
     P may be Z (each logit is read before its probability overwrites it).
@@ -108,26 +121,28 @@ def softmax_cross_entropy(Z, T, P, G):
             e = math.exp(z)
             P[i, j] = e
             s += e
-        total += tsum * math.log(s) - tz  # -sum t (z - zmax - log s)
+        cj = factor(c, j)
+        total += (tsum * math.log(s) - tz) * cj  # -sum t (z - zmax - log s)
         inv = 1.0 / s
         for i in range(m):
             p = P[i, j] * inv
             P[i, j] = p
-            G[i, j] = (p - T[i, j]) / n
+            G[i, j] = (p - T[i, j]) * cj / n
     return total / n
 
 
 @kernel
-def sigmoid_binary_cross_entropy(Z, T, P, G):
+def sigmoid_binary_cross_entropy(Z, T, P, G, c=None):
     """P = sigmoid(Z); L = mean of max(z, 0) - t z + log1p(e^-|z|); G = (P - T)/(m n)."""
     m, n = Z.shape
     scale = 1.0 / (m * n)
     total = 0.0
     for j in range(n):
+        cj = factor(c, j)
         for i in range(m):
             loss, P[i, j], G[i, j] = sigmoid_crossentropy_term(
-                np.float64(Z[i, j]), np.float64(T[i, j]), scale)
-            total += loss
+                np.float64(Z[i, j]), np.float64(T[i, j]), scale * cj)
+            total += loss * cj
     return total * scale
 
 

@@ -21,7 +21,9 @@ time (kernels._plan): a network without BatchNorm never compiles it. The per-blo
 """
 from collections import namedtuple
 
-from ._jit import kernel
+from numba.core import types
+
+from ._jit import internal_overload, kernel
 from ._activations import (IDENTITY, SIGMOID, SOFTMAX, activation_forward,
                            bias_activation_forward, derivative_inplace, row_sum)
 from ._conv import H_OUT, W_OUT, col2im, fold_bias, im2col, maxpool_backward, maxpool_forward, \
@@ -137,6 +139,13 @@ def target_view(ws, net, cap, nb):
 
 
 @kernel(inline="always")
+def factor_view(ws, net, cap, nb):
+    """The per-sample loss factors c (nb,) of a weighted minibatch (kernels._losses)."""
+    L = net.sizes.shape[0] - 1
+    return segment(ws, (net.sizes[0] + net.sizes[L]) * cap, nb)
+
+
+@kernel(inline="always")
 def delta_view(ws, net, cap, l, nb):
     """D_l, the loss gradient at A_l (l = 1..L)."""
     return matrix_view(ws, net.d_unit[l] * cap, net.sizes[l], nb)
@@ -192,6 +201,26 @@ def gather_batch(X, T, perm, start, Xb, Tb):
     for j in range(xb.shape[0]):
         _copy_row(X[perm[start + j]], xb[j])
         _copy_row(T[perm[start + j]], tb[j])
+
+
+def minibatch_weight(sw, perm, begin, nb):  # pragma: no cover - replaced by the overload
+    """Σ sw[perm[begin + j]] over the minibatch (0 without sample weights, sw None)."""
+    raise NotImplementedError
+
+
+@internal_overload(minibatch_weight)
+def _minibatch_weight_impl(sw, perm, begin, nb):
+    """Chosen by sw's type while compiling (sw may be a local, which branch pruning
+    does not see)."""
+    if isinstance(sw, types.NoneType):
+        return lambda sw, perm, begin, nb: 0.0
+
+    def weight(sw, perm, begin, nb):
+        total = 0.0
+        for j in range(nb):
+            total += sw[perm[begin + j]]
+        return total
+    return weight
 
 
 #: samples per block of the parallel gather
@@ -496,19 +525,20 @@ def forward(net, buf, X, cap, mode, step, logits):
 
 
 @kernel
-def _softmax_output(Z, T, G):
+def _softmax_output(Z, T, G, c):
     """The fused softmax cross-entropy, probabilities written over the logits Z."""
-    return softmax_cross_entropy(Z, T, Z, G)
+    return softmax_cross_entropy(Z, T, Z, G, c)
 
 
 @kernel
-def _sigmoid_output(Z, T, G):
+def _sigmoid_output(Z, T, G, c):
     """The fused sigmoid binary cross-entropy, probabilities written over the logits Z."""
-    return sigmoid_binary_cross_entropy(Z, T, Z, G)
+    return sigmoid_binary_cross_entropy(Z, T, Z, G, c)
 
 
-#: output_loss(net.plan, Y, T, G): the loss of the last layer's output Y against T and
-#: G = dL/dY — or, fused, dL/dlogits, with the logits Y overwritten by the probabilities
+#: output_loss(net.plan, Y, T, G, c): the loss of the last layer's output Y against T and
+#: G = dL/dY — or, fused, dL/dlogits, with the logits Y overwritten by the probabilities;
+#: c: per-sample factors or None (kernels._losses)
 output_loss = by_plan(("loss", "fused"), {
     (MSE, False): mse,
     (BINARY_CROSSENTROPY, False): binary_crossentropy,
@@ -568,21 +598,22 @@ def backward(net, buf, X, cap, step):
 def forward_backward(net, buf, X, T, cap, mode, step):
     """Loss of one minibatch (X (n_0, nb), T (n_L, nb)) and its gradient in ``grads``."""
     forward(net, buf, X, cap, mode, step, net.fused)
-    loss = output_gradient(net, buf, T, cap, 1.0)
+    loss = output_gradient(net, buf, T, cap, 1.0, None)
     backward(net, buf, X, cap, step)
     return loss
 
 
 @kernel
-def output_gradient(net, buf, T, cap, share):
+def output_gradient(net, buf, T, cap, share, c):
     """After ``forward``: the mean loss of the outputs A_L against T (n_L, nb), and
     D_L = ``share`` × its gradient at A_L (at the logits for a fused loss), where
     ``backward`` starts — ``share`` (nb over a larger minibatch's size) makes the samples'
-    gradient their part of that minibatch's (backpropagation is linear)."""
+    gradient their part of that minibatch's (backpropagation is linear). ``c``: the
+    samples' loss factors (a weighted minibatch) or None."""
     L = net.sizes.shape[0] - 1
     nb = T.shape[1]
     D = delta_view(buf.ws, net, cap, L, nb)
-    loss = output_loss(net.plan, output_view(buf.ws, net, cap, L, nb), T, D)
+    loss = output_loss(net.plan, output_view(buf.ws, net, cap, L, nb), T, D, c)
     if share != 1.0:
         scale_columns(D, share)
     return loss

@@ -29,7 +29,8 @@ from numba import typeof
 
 from ._jit import internal_overload, kernel, specialized
 from ._layout import Network
-from ._network import backward, forward, output_gradient, output_view, target_view
+from ._network import (backward, factor_view, forward, output_gradient, output_view,
+                       target_view)
 from ._optimizers import Update, optimizer_update
 from ._plan import Plan, plan_choices
 from ._tasks import call_address
@@ -108,16 +109,32 @@ def call_backward(passes, net, buf, cap, nb, step):
 
 
 @kernel
-def minibatch_share(passes, net, buf, cap, nb, mode, step, share):
+def minibatch_share(passes, net, buf, cap, nb, mode, step, share, c):
     """Forward, loss and backward of the nb samples in the workspace (A_0 and T, where
     ``gather_batch`` puts them): returns their mean loss, and puts ``share`` (nb over
     the size of the minibatch they belong to) times their gradient in ``grads`` — their
     part of the minibatch's gradient (the loss gradient at the output scaled before
-    backpropagation)."""
+    backpropagation); ``c``: their loss factors (kernels._losses) or None."""
     call_forward(passes, net, buf, cap, nb, mode, step, net.fused)
-    loss = output_gradient(net, buf, target_view(buf.ws, net, cap, nb), cap, share)
+    loss = output_gradient(net, buf, target_view(buf.ws, net, cap, nb), cap, share, c)
     call_backward(passes, net, buf, cap, nb, step)
     return loss
+
+
+@kernel
+def weighted_share(passes, net, buf, cap, nb, mode, step, share, sw, perm, begin, size,
+                   weight):
+    """minibatch_share of the nb samples perm[begin:begin+nb] of a minibatch of ``size``
+    samples, weighted by the sample weights ``sw`` whose sum over the minibatch is
+    ``weight``: their loss factors c_j = sw_j · size / weight (kernels._losses) written
+    into the workspace first. Without weights (sw None), minibatch_share itself."""
+    if sw is None:
+        return minibatch_share(passes, net, buf, cap, nb, mode, step, share, None)
+    c = factor_view(buf.ws, net, cap, nb)
+    scale = size / weight if weight > 0.0 else 0.0    # all weights 0: no gradient
+    for j in range(nb):
+        c[j] = sw[perm[begin + j]] * scale
+    return minibatch_share(passes, net, buf, cap, nb, mode, step, share, c)
 
 
 def _update_pass(head, seg, params, grads, state, step):

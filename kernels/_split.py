@@ -26,9 +26,9 @@ import numpy as np
 
 from ._jit import internal_overload, kernel
 from ._layout import Network
-from ._network import (TRAIN_UPDATE, Buffers, correct_predictions, gather_batch, output_view,
-                       part_size, target_view, zero)
-from ._passes import minibatch_share
+from ._network import (TRAIN_UPDATE, Buffers, correct_predictions, gather_batch,
+                       minibatch_weight, output_view, part_size, target_view, zero)
+from ._passes import weighted_share
 from ._plan import Plan, plan_choices
 from ._tasks import run, unpack
 
@@ -56,7 +56,7 @@ def _part(p, args):
     """Part p's gather, forward, loss (its gradient scaled by its share), backward, its
     gradient in ``grads`` (part 0) or the workspace; its loss sum and correct count in
     acc[p], acc[P + p]."""
-    passes, net, buf, X, T, perm, begin, nb, P, part, size, step = unpack(args)
+    passes, net, buf, X, T, perm, begin, nb, P, part, size, step, sw, weight = unpack(args)
     lo = begin + p * nb // P
     mine = begin + (p + 1) * nb // P - lo
     n = buf.grads.shape[0]
@@ -70,8 +70,8 @@ def _part(p, args):
         return
     Tb = target_view(own.ws, net, part, mine)
     gather_batch(X, T, perm, lo, output_view(own.ws, net, part, 0, mine), Tb)
-    loss = minibatch_share(passes, net, own, part, mine, np.int64(TRAIN_UPDATE), step,
-                           mine / nb)
+    loss = weighted_share(passes, net, own, part, mine, np.int64(TRAIN_UPDATE), step,
+                          mine / nb, sw, perm, lo, nb, weight)
     buf.acc[p] = loss * mine
     Y = output_view(own.ws, net, part, net.sizes.shape[0] - 1, mine)
     buf.acc[P + p] = correct_predictions(net.plan, Y, Tb)
@@ -90,13 +90,15 @@ def _sum_block(q, args):
 
 
 @kernel
-def split_minibatch(passes, net, buf, X, T, perm, begin, nb, cap, step, total, correct):
+def split_minibatch(passes, net, buf, X, T, perm, begin, nb, cap, step, total, correct, sw):
     """The gradient of the minibatch of samples perm[begin:begin+nb] in ``buf.grads``,
     its parts across threads; returns (total + its loss sum, correct + its correct
-    predictions)."""
+    predictions). ``sw``: the samples' weights (n,) or None."""
     P, part, size = part_size(net, cap)
     part_net = Network(*net[:-1], _part_plan(net.plan))
-    run(_part, P, (passes, part_net, buf, X, T, perm, begin, nb, P, part, size, step))
+    weight = minibatch_weight(sw, perm, begin, nb)
+    run(_part, P, (passes, part_net, buf, X, T, perm, begin, nb, P, part, size, step, sw,
+                   weight))
     run(_sum_block, (buf.grads.shape[0] + SUM_BLOCK - 1) // SUM_BLOCK,
         (buf.grads, buf.ws, P * size, P))
     for p in range(P):

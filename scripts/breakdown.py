@@ -80,7 +80,7 @@ def _loss(n, net, ws, nb):
     for _ in range(n):
         network.output_loss(net.plan, network.output_view(ws, net, nb, L, nb),
                             network.target_view(ws, net, nb, nb),
-                            network.delta_view(ws, net, nb, L, nb))
+                            network.delta_view(ws, net, nb, L, nb), None)
 
 
 @njit

@@ -43,6 +43,7 @@ def test_two_ranks_train_as_one_process_for_every_loss_and_optimizer(equivalence
     for dtype in TOLERANCE:
         assert {(f"{loss}/adam", dtype) for loss in ("binary_crossentropy",
                                                      "categorical_crossentropy")} <= cases
+    assert {("sample weights", dtype) for dtype in TOLERANCE} <= cases
     for c in equivalence:
         assert c["rel"] <= TOLERANCE[c["dtype"]], c
         assert c["loss_rel"] <= TOLERANCE[c["dtype"]], c       # the reduced loss sums
@@ -52,7 +53,7 @@ def test_two_ranks_train_as_one_process_for_every_loss_and_optimizer(equivalence
 def test_ranks_end_bitwise_identical_with_uneven_shares_and_either_seed(equivalence):
     names = {c["case"] for c in equivalence}
     assert {"odd batch 33", "last minibatch of 1", "seed=None", "regularized, clipped"} <= names
-    assert len(equivalence) == 14 + 7
+    assert len(equivalence) == 15 + 8     # float64, float32 cases
     assert all(c["ranks_identical"] for c in equivalence)
 
 

@@ -27,18 +27,29 @@ import fastnn  # noqa: E402
 from fastnn.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
 
+def _expected_failures(estimator):
+    """BatchNorm normalizes with its minibatch's statistics and Dropout draws a mask per
+    row, so for them a sample of weight 2 is not a repeated row: the checks that weights
+    equal repeated rows fail (xfail). Every other estimator passes them."""
+    if not (estimator.batch_norm or estimator.dropout):
+        return {}
+    reason = "BatchNorm's batch statistics and Dropout's masks are per row, not per weight"
+    return {"check_sample_weight_equivalence_on_dense_data": reason,
+            "check_sample_weight_equivalence_on_sparse_data": reason}
+
+
 @parametrize_with_checks([
     MLPClassifier(), MLPRegressor(),
     MLPClassifier(solver="sgd", learning_rate="adaptive", dtype="float64"),
     MLPClassifier(dropout=0.2, batch_norm=True), MLPRegressor(batch_norm=True),
     MLPClassifier(solver="lbfgs", alpha=1.0, dtype="float64"), MLPRegressor(solver="lbfgs"),
-])
+], expected_failed_checks=_expected_failures)
 def test_scikit_learn_estimator_checks(estimator, check):
     """Skips: only check_classifiers_multilabel_output_format_decision_function, as for
     scikit-learn's own MLPClassifier (neither has decision_function). L-BFGS with the
     default alpha fits the multilabel check's small set until probabilities round to 1.0
     and fails its 0 < p < 1 check — as scikit-learn's own MLPClassifier(solver="lbfgs")
-    does; with alpha=1 both pass every check."""
+    does; with alpha=1 both pass every check. Expected failures: _expected_failures."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(estimator)
@@ -46,13 +57,15 @@ def test_scikit_learn_estimator_checks(estimator, check):
 
 @pytest.mark.parametrize("kind", ["classifier", "regressor"])
 def test_parameters_are_scikit_learns(kind):
-    """The same names, order and defaults, plus fastnn's dtype, dropout and batch_norm."""
+    """The same names, order and defaults, plus fastnn's dtype, dropout and batch_norm
+    (and the classifier's class_weight, default None)."""
     ours, theirs = _pair(kind)
-    assert sorted(ours().get_params()) == \
-        sorted([*theirs().get_params(), "batch_norm", "dropout", "dtype"])
-    ours_defaults = {k: v for k, v in ours().get_params().items()
-                     if k not in ("dtype", "dropout", "batch_norm")}
+    extra = ["batch_norm", "dropout", "dtype"] + (["class_weight"] if kind == "classifier"
+                                                  else [])
+    assert sorted(ours().get_params()) == sorted([*theirs().get_params(), *extra])
+    ours_defaults = {k: v for k, v in ours().get_params().items() if k not in extra}
     assert ours_defaults == theirs().get_params()
+    assert ours().get_params().get("class_weight") is None
     positional = [p.name for p in inspect.signature(ours).parameters.values()
                   if p.kind == p.POSITIONAL_OR_KEYWORD]
     assert positional == [p.name for p in inspect.signature(theirs).parameters.values()

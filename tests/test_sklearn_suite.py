@@ -7,8 +7,7 @@ pytest.importorskip("sklearn")
 
 #: test name -> why it does not pass yet
 NOT_YET = {
-    "test_mlp_sample_weight_with_early_stopping": "no sample_weight",
-    "test_mlp_vs_poisson_glm_equivalent": "no loss='poisson', no sample_weight",
+    "test_mlp_vs_poisson_glm_equivalent": "no loss='poisson'",
 }
 
 

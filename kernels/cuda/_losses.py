@@ -1,7 +1,9 @@
 """CUDA twins of fastnn.kernels._losses. Each value is summed on the device into a
 one-element float64 accumulator (``acc``) with atomic adds, so a training loop can
 keep summing across minibatches and copy it to the host once per epoch; the public
-twins (same names and signatures as on the CPU) return the value."""
+twins (same names and signatures as on the CPU) return the value. Each takes the
+CPU's per-sample factors ``c`` (kernels._losses): a device array, used where
+``weighted``."""
 import math
 
 import numpy as np
@@ -19,36 +21,44 @@ categorical_crossentropy_term = _terms.categorical_crossentropy_term
 sigmoid_crossentropy_term = _terms.sigmoid_crossentropy_term
 
 
-@cuda.jit
-def _mse(P, T, G, acc, weight):
-    i, j = cuda.grid(2)
-    m, n = P.shape
-    if i < m and j < n:
-        loss, G[i, j] = squared_error(P[i, j], T[i, j], 2.0 / (m * n))
-        cuda.atomic.add(acc, 0, weight * loss / (m * n))
+@cuda.jit(device=True)
+def _factor(c, weighted, j):
+    return c[j] if weighted else 1.0
 
 
 @cuda.jit
-def _binary_crossentropy(P, T, G, acc, weight, eps):
+def _mse(P, T, G, acc, weight, c, weighted):
     i, j = cuda.grid(2)
     m, n = P.shape
     if i < m and j < n:
-        loss, G[i, j] = binary_crossentropy_term(P[i, j], T[i, j], eps, 1.0 / (m * n))
-        cuda.atomic.add(acc, 0, weight * loss / (m * n))
+        cj = _factor(c, weighted, j)
+        loss, G[i, j] = squared_error(P[i, j], T[i, j], 2.0 / (m * n) * cj)
+        cuda.atomic.add(acc, 0, weight * loss * cj / (m * n))
 
 
 @cuda.jit
-def _categorical_crossentropy(P, T, G, acc, weight, eps):
+def _binary_crossentropy(P, T, G, acc, weight, eps, c, weighted):
     i, j = cuda.grid(2)
     m, n = P.shape
     if i < m and j < n:
-        loss, G[i, j] = categorical_crossentropy_term(P[i, j], T[i, j], eps, n)
+        cj = _factor(c, weighted, j)
+        loss, G[i, j] = binary_crossentropy_term(P[i, j], T[i, j], eps, cj / (m * n))
+        cuda.atomic.add(acc, 0, weight * loss * cj / (m * n))
+
+
+@cuda.jit
+def _categorical_crossentropy(P, T, G, acc, weight, eps, c, weighted):
+    i, j = cuda.grid(2)
+    m, n = P.shape
+    if i < m and j < n:
+        cj = _factor(c, weighted, j)
+        loss, G[i, j] = categorical_crossentropy_term(P[i, j], T[i, j], eps, n / cj)
         if loss != 0.0:
-            cuda.atomic.add(acc, 0, weight * loss / n)
+            cuda.atomic.add(acc, 0, weight * loss * cj / n)
 
 
 @cuda.jit
-def _softmax_cross_entropy(Z, T, P, G, acc, weight):
+def _softmax_cross_entropy(Z, T, P, G, acc, weight, c, weighted):
     """One thread per column; P may be Z."""
     j = cuda.grid(1)
     m, n = Z.shape
@@ -66,21 +76,23 @@ def _softmax_cross_entropy(Z, T, P, G, acc, weight):
             e = math.exp(z)
             P[i, j] = e
             s += e
-        cuda.atomic.add(acc, 0, weight * (tsum * math.log(s) - tz) / n)
+        cj = _factor(c, weighted, j)
+        cuda.atomic.add(acc, 0, weight * (tsum * math.log(s) - tz) * cj / n)
         for i in range(m):
             p = P[i, j] / s
             P[i, j] = p
-            G[i, j] = (p - T[i, j]) / n
+            G[i, j] = (p - T[i, j]) * cj / n
 
 
 @cuda.jit
-def _sigmoid_binary_cross_entropy(Z, T, P, G, acc, weight):
+def _sigmoid_binary_cross_entropy(Z, T, P, G, acc, weight, c, weighted):
     i, j = cuda.grid(2)
     m, n = Z.shape
     if i < m and j < n:
+        cj = _factor(c, weighted, j)
         loss, P[i, j], G[i, j] = sigmoid_crossentropy_term(Z[i, j], T[i, j],
-                                                                  1.0 / (m * n))
-        cuda.atomic.add(acc, 0, weight * loss / (m * n))
+                                                                  cj / (m * n))
+        cuda.atomic.add(acc, 0, weight * loss * cj / (m * n))
 
 
 _argmax_match = cuda.jit(device=True)(argmax_match.py_func)
@@ -106,25 +118,41 @@ def _eps(P):
     return 1e-7 if P.dtype == np.float32 else 1e-15
 
 
-def accumulate_loss(code, P, T, G, acc, weight=1.0):
-    """acc[0] += weight · loss(P, T); G = dL/dP (on the device)."""
+_unweighted = []
+
+
+def _factors(c):
+    """(the factors, whether there are any): a one-element stand-in without ``c``."""
+    if c is not None:
+        return (cuda.to_device(np.ascontiguousarray(c)) if isinstance(c, np.ndarray) else c), True
+    if not _unweighted:
+        _unweighted.append(cuda.to_device(np.ones(1)))
+    return _unweighted[0], False
+
+
+def accumulate_loss(code, P, T, G, acc, weight=1.0, c=None):
+    """acc[0] += weight · loss(P, T), weighted per sample by ``c``; G = dL/dP (on the
+    device)."""
     blocks, threads = config.grid_2d(*P.shape)
+    factors = _factors(c)
     if code == MSE:
-        _mse[blocks, threads](P, T, G, acc, weight)
+        _mse[blocks, threads](P, T, G, acc, weight, *factors)
     elif code == BINARY_CROSSENTROPY:
-        _binary_crossentropy[blocks, threads](P, T, G, acc, weight, _eps(P))
+        _binary_crossentropy[blocks, threads](P, T, G, acc, weight, _eps(P), *factors)
     else:
-        _categorical_crossentropy[blocks, threads](P, T, G, acc, weight, _eps(P))
+        _categorical_crossentropy[blocks, threads](P, T, G, acc, weight, _eps(P), *factors)
 
 
-def accumulate_fused(code, Z, T, P, G, acc, weight=1.0):
-    """acc[0] += weight · loss from the logits Z; P = probabilities, G = dL/dZ."""
+def accumulate_fused(code, Z, T, P, G, acc, weight=1.0, c=None):
+    """acc[0] += weight · loss from the logits Z, weighted per sample by ``c``; P =
+    probabilities, G = dL/dZ."""
+    factors = _factors(c)
     if code == CATEGORICAL_CROSSENTROPY:
         blocks, threads = config.grid_1d(Z.shape[1])
-        _softmax_cross_entropy[blocks, threads](Z, T, P, G, acc, weight)
+        _softmax_cross_entropy[blocks, threads](Z, T, P, G, acc, weight, *factors)
     else:
         blocks, threads = config.grid_2d(*Z.shape)
-        _sigmoid_binary_cross_entropy[blocks, threads](Z, T, P, G, acc, weight)
+        _sigmoid_binary_cross_entropy[blocks, threads](Z, T, P, G, acc, weight, *factors)
 
 
 def accumulate_correct(code, P, T, count):
@@ -140,28 +168,28 @@ def _value(launch):
     return float(acc.copy_to_host()[0])
 
 
-def mse(P, T, G):
-    return _value(lambda acc: accumulate_loss(MSE, P, T, G, acc))
+def mse(P, T, G, c=None):
+    return _value(lambda acc: accumulate_loss(MSE, P, T, G, acc, c=c))
 
 
-def binary_crossentropy(P, T, G):
-    return _value(lambda acc: accumulate_loss(BINARY_CROSSENTROPY, P, T, G, acc))
+def binary_crossentropy(P, T, G, c=None):
+    return _value(lambda acc: accumulate_loss(BINARY_CROSSENTROPY, P, T, G, acc, c=c))
 
 
-def categorical_crossentropy(P, T, G):
-    return _value(lambda acc: accumulate_loss(CATEGORICAL_CROSSENTROPY, P, T, G, acc))
+def categorical_crossentropy(P, T, G, c=None):
+    return _value(lambda acc: accumulate_loss(CATEGORICAL_CROSSENTROPY, P, T, G, acc, c=c))
 
 
 def loss_value_and_grad(code, P, T, G):
     return _value(lambda acc: accumulate_loss(code, P, T, G, acc))
 
 
-def softmax_cross_entropy(Z, T, P, G):
-    return _value(lambda acc: accumulate_fused(CATEGORICAL_CROSSENTROPY, Z, T, P, G, acc))
+def softmax_cross_entropy(Z, T, P, G, c=None):
+    return _value(lambda acc: accumulate_fused(CATEGORICAL_CROSSENTROPY, Z, T, P, G, acc, c=c))
 
 
-def sigmoid_binary_cross_entropy(Z, T, P, G):
-    return _value(lambda acc: accumulate_fused(BINARY_CROSSENTROPY, Z, T, P, G, acc))
+def sigmoid_binary_cross_entropy(Z, T, P, G, c=None):
+    return _value(lambda acc: accumulate_fused(BINARY_CROSSENTROPY, Z, T, P, G, acc, c=c))
 
 
 def count_correct(code, P, T):

@@ -51,6 +51,41 @@ def target_view(ws, net, cap, nb):
     return column_major(ws, net.sizes[0] * cap, net.sizes[-1], nb)
 
 
+def factor_view(ws, net, cap, nb):
+    """The per-sample loss factors c (nb,) of a weighted minibatch."""
+    return ws[(net.sizes[0] + net.sizes[-1]) * cap:(net.sizes[0] + net.sizes[-1]) * cap + nb]
+
+
+@cuda.jit
+def _loss_factors(sw, perm, begin, nb, c):
+    """c_j = sw[perm[begin + j]] · nb / Σ_j sw[perm[begin + j]] (0 for a minibatch of
+    weight 0): one block, its threads striding over the samples, the sum by thread 0 in
+    sample order."""
+    t, stride = cuda.threadIdx.x, cuda.blockDim.x
+    for j in range(t, nb, stride):
+        c[j] = sw[perm[begin + j]]
+    cuda.syncthreads()
+    scale = cuda.shared.array(1, np.float64)
+    if t == 0:
+        total = 0.0
+        for j in range(nb):
+            total += sw[perm[begin + j]]
+        scale[0] = nb / total if total > 0.0 else 0.0
+    cuda.syncthreads()
+    for j in range(t, nb, stride):
+        c[j] = sw[perm[begin + j]] * scale[0]
+
+
+def loss_factors(sw, perm, begin, nb, ws, net, cap):
+    """The loss factors of the minibatch perm[begin:begin+nb] weighted by ``sw`` (device
+    arrays) in ``factor_view``; None without weights."""
+    if sw is None:
+        return None
+    c = factor_view(ws, net, cap, nb)
+    _loss_factors[1, config.THREADS](sw, perm, begin, nb, c)
+    return c
+
+
 def delta_view(ws, net, cap, l, nb):
     """D_l, the loss gradient at A_l (l = 1..L)."""
     return column_major(ws, net.d_unit[l] * cap, net.sizes[l], nb)
@@ -129,17 +164,18 @@ def forward(net, buf, X, cap, mode, step, logits):
         A = Y
 
 
-def accumulate_output_loss(net, buf, cap, T, weight):
+def accumulate_output_loss(net, buf, cap, T, weight, c=None):
     """The loss of A_L against T (n_L × nb) into the device's loss sum (times
-    ``weight``), its gradient into D_L (fused: A_L becomes the probabilities), and the
-    correct predictions into its count (kernels.cuda._buffers.sums_view)."""
+    ``weight``; per sample times ``c``, kernels._losses), its gradient into D_L (fused:
+    A_L becomes the probabilities), and the correct predictions into its count
+    (kernels.cuda._buffers.sums_view)."""
     L, nb = net.table.shape[0], T.shape[1]
     Y, G = output_view(buf.ws, net, cap, L, nb), delta_view(buf.ws, net, cap, L, nb)
     loss_sum, count = sums_view(buf.acc, net)
     if net.fused:
-        accumulate_fused(int(net.loss), Y, T, Y, G, loss_sum, float(weight))
+        accumulate_fused(int(net.loss), Y, T, Y, G, loss_sum, float(weight), c)
     else:
-        accumulate_loss(int(net.loss), Y, T, G, loss_sum, float(weight))
+        accumulate_loss(int(net.loss), Y, T, G, loss_sum, float(weight), c)
     accumulate_correct(int(net.loss), Y, T, count)
 
 

@@ -14,8 +14,8 @@ from .._views import column_major
 from . import _config as config
 from ._backend import cuda
 from ._buffers import scratch_view, update_to_device
-from ._network import (accumulate_output_loss, backward, forward, gather_batch, output_view,
-                       read_sums, reset_sums, target_view)
+from ._network import (accumulate_output_loss, backward, forward, gather_batch, loss_factors,
+                       output_view, read_sums, reset_sums, target_view)
 from ._optimizers import optimizer_update
 
 
@@ -38,13 +38,15 @@ def copy_columns(src, dst):
     _copy[blocks, threads](src, dst)
 
 
-def train_batches(X, T, perm, start, stop, batch_size, net, upd, buf, step, total, correct):
+def train_batches(X, T, perm, start, stop, batch_size, net, upd, buf, step, total, correct,
+                  sw=None):
     """Consecutive minibatches of an epoch that visits the samples in the order ``perm``:
     those beginning at sample positions start, start + batch_size, ... < stop, as
     kernels.train_batches. Per minibatch: gather, forward (batch statistics, dropout,
     running statistics updated), loss, backward, the update ``upd`` (its schedule copied
-    over once per call when it is a host array). Returns (total + sum over samples of
-    their minibatch's loss, correct + correct predictions, step count after)."""
+    over once per call when it is a host array). ``sw``: the samples' weights (a device
+    array; the minibatch's loss their weighted mean). Returns (total + sum over samples
+    of their minibatch's loss, correct + correct predictions, step count after)."""
     n = perm.shape[0]
     upd = update_to_device(upd)
     scratch = scratch_view(buf.acc, net)
@@ -55,7 +57,8 @@ def train_batches(X, T, perm, start, stop, batch_size, net, upd, buf, step, tota
         Tb = target_view(buf.ws, net, batch_size, nb)
         gather_batch(X, T, perm, begin, Xb, Tb)
         forward(net, buf, Xb, batch_size, TRAIN_UPDATE, step, net.fused)
-        accumulate_output_loss(net, buf, batch_size, Tb, nb)
+        accumulate_output_loss(net, buf, batch_size, Tb, nb,
+                               loss_factors(sw, perm, begin, nb, buf.ws, net, batch_size))
         backward(net, buf, Xb, batch_size, step)
         optimizer_update(upd, net.seg, buf.params, buf.grads, buf.state, step, scratch)
         step += 1
@@ -63,12 +66,13 @@ def train_batches(X, T, perm, start, stop, batch_size, net, upd, buf, step, tota
     return total + loss_sum, correct + count, step
 
 
-def infer_batches(X, T, out, net, buf, cap):
+def infer_batches(X, T, out, net, buf, cap, sw=None):
     """The network in inference mode on the rows of X, in chunks of ``cap`` samples,
     reading X in place, as kernels.infer_batches: with T (n, n_L) returns (sum over
     samples of the loss, correct predictions); with out (n, n_L) (a device array),
     writes the outputs (probabilities for a fused loss) into it. Pass a 0-row array for
-    the one not wanted; without T the result is (0.0, 0)."""
+    the one not wanted; without T the result is (0.0, 0). With ``sw`` (a device array),
+    the loss sum is Σ w_j L_j."""
     n = X.shape[0]
     L = net.table.shape[0]
     evaluate, predict = T.shape[0] == n, out.shape[0] == n
@@ -77,7 +81,8 @@ def infer_batches(X, T, out, net, buf, cap):
         nb = min(cap, n - start)
         forward(net, buf, rows(X, start, nb), cap, INFER, 0, evaluate and net.fused)
         if evaluate:
-            accumulate_output_loss(net, buf, cap, rows(T, start, nb), nb)
+            accumulate_output_loss(net, buf, cap, rows(T, start, nb), nb,
+                                   None if sw is None else sw[start:start + nb])
         if predict:
             copy_columns(output_view(buf.ws, net, cap, L, nb), rows(out, start, nb))
     if not evaluate:

@@ -103,11 +103,12 @@ def test_softmax_jvp(rng, dtype):
     np.testing.assert_allclose(host(out_gpu), out_cpu, rtol=rtol(dtype, True), atol=1e-7)
 
 
+@pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(1, 3), (4, 9)])
 @pytest.mark.parametrize("name", ["mse", "binary_crossentropy", "categorical_crossentropy",
                                   "softmax_cross_entropy", "sigmoid_binary_cross_entropy"])
-def test_losses(rng, name, shape, dtype):
+def test_losses(rng, name, shape, dtype, weighted):
     Z = fmat(rng, shape, dtype, 2.0)
     P = np.empty_like(Z)
     cpu_act.activation_forward(cpu_act.SOFTMAX if "categorical" in name else cpu_act.SIGMOID,
@@ -116,14 +117,16 @@ def test_losses(rng, name, shape, dtype):
     T[rng.integers(0, shape[0], shape[1]), np.arange(shape[1])] = 1
     fused = name in ("softmax_cross_entropy", "sigmoid_binary_cross_entropy")
     G_cpu, G_gpu = np.empty_like(Z), dev(np.empty_like(Z))
+    c = rng.uniform(0, 2, shape[1]) if weighted else None    # per-sample factors
+    c_gpu = None if c is None else dev(c)
     if fused:
         P_cpu, P_gpu = np.empty_like(Z), dev(np.empty_like(Z))
-        v_cpu = getattr(cpu_losses, name)(Z, T, P_cpu, G_cpu)
-        v_gpu = getattr(gpu, name)(dev(Z), dev(T), P_gpu, G_gpu)
+        v_cpu = getattr(cpu_losses, name)(Z, T, P_cpu, G_cpu, c)
+        v_gpu = getattr(gpu, name)(dev(Z), dev(T), P_gpu, G_gpu, c_gpu)
         np.testing.assert_allclose(host(P_gpu), P_cpu, rtol=rtol(dtype), atol=1e-7)
     else:
-        v_cpu = getattr(cpu_losses, name)(P, T, G_cpu)
-        v_gpu = getattr(gpu, name)(dev(P), dev(T), G_gpu)
+        v_cpu = getattr(cpu_losses, name)(P, T, G_cpu, c)
+        v_gpu = getattr(gpu, name)(dev(P), dev(T), G_gpu, c_gpu)
     assert v_gpu == pytest.approx(v_cpu, rel=rtol(dtype, True))
     np.testing.assert_allclose(host(G_gpu), G_cpu, rtol=rtol(dtype), atol=1e-7)
     code = cpu_losses.LOSSES["categorical_crossentropy" if "categorical" in name or

@@ -24,22 +24,27 @@ def data(loss, n=13, n_out=3):
     return X, y
 
 
+@pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("dtype,tol", [("float64", 1e-10), ("float32", 1e-4)])
 @pytest.mark.parametrize("loss,last", [("mse", None), ("categorical_crossentropy", "softmax")])
-def test_training_on_device_matches_cpu(loss, last, dtype, tol):
+def test_training_on_device_matches_cpu(loss, last, dtype, tol, weighted):
+    """... with sample weights too (fit's, validation's and evaluate's)."""
     X, y = data(loss)
+    w = np.random.default_rng(2).uniform(0, 2, len(X)) if weighted else None
     cpu_model, gpu_model = models(loss, last, 3, dtype)
     runs = []
     for model in (cpu_model, gpu_model):
-        runs.append(model.fit(X, y, epochs=2, batch_size=8, optimizer=fastnn.Adam(lr=0.01),
-                              validation_data=(X[:5], y[:5]), seed=5, verbose=0).history)
+        val = (X[:5], y[:5]) if w is None else (X[:5], y[:5], w[:5])
+        runs.append(model.fit(X, y, sample_weight=w, epochs=2, batch_size=8,
+                              optimizer=fastnn.Adam(lr=0.01), validation_data=val, seed=5,
+                              verbose=0).history)
     for key in runs[0]:
         if key != "time":
             np.testing.assert_allclose(runs[1][key], runs[0][key], rtol=tol)
     np.testing.assert_allclose(gpu_model.params, cpu_model.params, rtol=tol * 10, atol=tol)
     np.testing.assert_allclose(gpu_model.forward(X), cpu_model.forward(X), rtol=tol, atol=tol)
-    assert gpu_model.evaluate(X, y)["loss"] == pytest.approx(cpu_model.evaluate(X, y)["loss"],
-                                                             rel=tol)
+    assert gpu_model.evaluate(X, y, sample_weight=w)["loss"] == \
+        pytest.approx(cpu_model.evaluate(X, y, sample_weight=w)["loss"], rel=tol)
 
 
 def compare_fits(build, X, y, fit_args, tol):

@@ -98,12 +98,17 @@ def test_forward_backward_matches_the_cpu(case, dtype):
                                    KC.weight_view(host.grads, layout.net, l), rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("case", range(len(CASES)))
-def test_train_and_infer_batches_match_the_cpu(case, dtype):
+def test_train_and_infer_batches_match_the_cpu(case, dtype, weighted):
+    """The same sums and parameters; with sample weights (the minibatches' weighted mean
+    losses) too."""
     m = model(dtype, seed=case + 10, **CASES[case])
     n, batch_size = 13, 4
     X, T = data(m, n, seed=case)
+    sw = np.random.default_rng(case).uniform(0, 2, n) if weighted else None
+    sw_d = None if sw is None else cuda.to_device(sw)
     optimizer = fastnn.Adam(lr=fastnn.CosineDecay(0.05, total_steps=10))
     layout = m.layout
     host = layout.buffers(batch_size, optimizer)
@@ -116,10 +121,10 @@ def test_train_and_infer_batches_match_the_cpu(case, dtype):
     for seed, (start, stop) in enumerate([(0, n), (0, 8), (8, n)]):
         perm = np.random.default_rng(seed).permutation(n).astype(np.int64)
         total, correct, step = K.train_batches(X, T, perm, start, stop, batch_size, layout.net,
-                                               upd, host, step, total, correct)
+                                               upd, host, step, total, correct, sw)
         device_total, device_correct, device_step = KC.train_batches(
             Xd, Td, cuda.to_device(perm), start, stop, batch_size, net, upd, buf, device_step,
-            device_total, device_correct)
+            device_total, device_correct, sw_d)
     tol = TOL[dtype]
     assert (device_step, device_correct) == (step, correct)
     assert device_total == pytest.approx(total, rel=tol)
@@ -133,12 +138,12 @@ def test_train_and_infer_batches_match_the_cpu(case, dtype):
     cap = 5
     host = layout.buffers(cap)
     none = np.empty((0, m.n_outputs), dtype=m.dtype)
-    expected = K.infer_batches(X, T, none, layout.net, host, cap)
+    expected = K.infer_batches(X, T, none, layout.net, host, cap, sw)
     out = np.empty((n, m.n_outputs), dtype=m.dtype)
     K.infer_batches(X, none, out, layout.net, host, cap)
     net, buf = KC.to_device(layout.net, host)
     device_none = cuda.device_array((0, m.n_outputs), dtype=m.dtype)
-    got = KC.infer_batches(Xd, Td, device_none, net, buf, cap)
+    got = KC.infer_batches(Xd, Td, device_none, net, buf, cap, sw_d)
     assert got[1] == expected[1] and got[0] == pytest.approx(expected[0], rel=tol)
     device_out = cuda.device_array((n, m.n_outputs), dtype=m.dtype)
     assert KC.infer_batches(Xd, device_none, device_out, net, buf, cap) == (0.0, 0)

@@ -88,3 +88,6 @@ for dtype, optimizers in (("float64", OPTIMIZERS), ("float32", ("sgd", "adam")))
     case("seed=None", "mse", "adam", dtype, seed=None, fit_seed=None)
     if dtype == "float64":
         case("regularized, clipped", "mse", "adam", dtype, l1=1e-3, l2=1e-2, clip_norm=0.5)
+    # sample weights: each rank weighs its share by the whole minibatch's weight sum
+    case("sample weights", "categorical_crossentropy", "adam", dtype, batch_size=33,
+         sample_weight=np.random.default_rng(7).uniform(0, 2, 203))
