@@ -23,10 +23,11 @@ from fastnn.kernels.contract import (LOSSES, add_penalty_grad, make_network,
                                      planned_for)
 from fastnn.optimizers import check_clip, get_optimizer
 from fastnn.threads import one_pool
-from fastnn.validation import check_dtype, check_features, check_sample_weight, check_targets
+from fastnn.validation import (check_dtype, check_features, check_loss, check_sample_weight,
+                               check_targets)
 
-#: Output activations whose values are probabilities, as the cross-entropies need.
-_PROBABILITY_OUTPUTS = ("softmax", "sigmoid")
+#: the classifiers' losses
+_CLASSIFICATION = ("binary_crossentropy", "categorical_crossentropy")
 
 
 class Sequential:
@@ -35,8 +36,9 @@ class Sequential:
     Parameters: ``layers`` (Dense layers, each optionally followed by BatchNorm and/or
     Activation, with Dropout before any Dense; convolutions and pooling, then Flatten,
     before them: docs/convolutions.md), ``input_shape`` (one sample's shape, such as
-    (channels, height, width); needed when the first layer is not Dense), ``loss`` ("mse", "binary_crossentropy",
-    "categorical_crossentropy"), ``dtype`` ("float32" or "float64"), ``seed`` (initial
+    (channels, height, width); needed when the first layer is not Dense), ``loss``
+    ("mse", "binary_crossentropy", "categorical_crossentropy", or "poisson" with an "exp"
+    output: half the Poisson deviance of counts), ``dtype`` ("float32" or "float64"), ``seed`` (initial
     weights and the dropout stream; also the default shuffling seed of ``fit``) and
     ``device`` ("cpu", or "cuda" to train and infer on a GPU — or the CUDA simulator —
     with fastnn.kernels.cuda; see fastnn.device).
@@ -56,21 +58,13 @@ class Sequential:
         return model
 
     def _setup(self, layers, input_shape, loss, dtype, seed, device, dropout_key=None):
-        if not isinstance(loss, str):
-            raise TypeError(f"loss must be a string, got {type(loss).__name__}")
-        if loss not in LOSSES:
-            raise ValueError(f"unknown loss {loss!r}; choose from {sorted(LOSSES)}")
         self.dtype = check_dtype(dtype)
         layers = list(layers) if hasattr(layers, "__iter__") else layers
         self.blocks = blocks_of(layers, input_shape)
         self.layers = layers
         #: one sample's shape: (features,), or (channels, length), (channels, height, width)
         self.input_shape = self.blocks[0].shape_in
-        self.loss_name = loss
-        if loss != "mse" and self.blocks[-1].activation not in _PROBABILITY_OUTPUTS:
-            raise ValueError(f"loss {loss!r} needs probabilities: give the last layer "
-                             f"activation 'softmax' or 'sigmoid', not "
-                             f"{self.blocks[-1].activation!r}")
+        self.loss_name = check_loss(loss, self.blocks[-1].activation, LOSSES)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
             raise TypeError(f"seed must be an integer or None, got {type(seed).__name__}")
         self.device = check_device(device, self.blocks)
@@ -165,7 +159,7 @@ class Sequential:
 
     @property
     def is_classifier(self):
-        return self.loss_name != "mse"
+        return self.loss_name in _CLASSIFICATION
 
     @property
     def dense_layers(self):

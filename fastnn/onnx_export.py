@@ -28,7 +28,7 @@ from fastnn.version import __version__
 OPSET = 17
 #: the oldest IR version opset 17 allows, for older runtimes
 IR_VERSION = 8
-_ACTIVATION_OPS = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh"}
+_ACTIVATION_OPS = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "exp": "Exp"}
 
 
 def to_onnx(model_or_estimator, path=None):

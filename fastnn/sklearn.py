@@ -13,7 +13,7 @@ the first) and ``batch_norm`` (after every hidden Dense, before its activation).
 start as scikit-learn's do (Glorot uniform from ``random_state``, biases too). fastnn's
 losses average over outputs where scikit-learn's gradients sum over them, so each
 model is trained on scikit-learn's objective times c (c = 2/m for squared error with m
-outputs, 1/m for logistic outputs, 1 for softmax) with the rates scaled to match: the
+outputs, 1/m for logistic and Poisson (exp) outputs, 1 for softmax) with the rates scaled to match: the
 L2 term is c·alpha/batch_size, SGD's rate lr/c, Adam's epsilon c·epsilon — the same
 updates as scikit-learn's, on minibatches in scikit-learn's shuffled order (drawn from
 ``random_state`` after the weights and the validation split, as it draws them).
@@ -23,7 +23,8 @@ Differences that remain (docs/sklearn.md):
   difference of a factor √(1 − β₂ᵗ) in epsilon;
 - the L2 term of a smaller last minibatch uses batch_size, not its own size;
 - ``loss_`` adds the L2 term at the weights at the end of the epoch, not of each batch;
-- no ``sample_weight``; ``loss="poisson"`` raises NotImplementedError.
+- with ``sample_weight`` and minibatches, a minibatch's L2 term divides by n_b times
+  the mean weight, not by its own weight sum.
 
 A fitted estimator pickles as arrays and plain values (fastnn.persistence's members),
 never compiled code. scikit-learn is imported here only (``pip install -e '.[sklearn]'``
@@ -66,7 +67,8 @@ from fastnn.validation import check_sample_weight, converted
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 #: scikit-learn's activation names -> fastnn's
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
-_OUT_ACTIVATIONS = {"identity": "identity", "sigmoid": "logistic", "softmax": "softmax"}
+_OUT_ACTIVATIONS = {"identity": "identity", "sigmoid": "logistic", "softmax": "softmax",
+                    "exp": "exp"}
 
 
 def _constraints():
@@ -346,7 +348,7 @@ class _MLP(BaseEstimator):
             else:
                 layers.append(Dense(n_in, n_out, activation, l2=l2))
         loss = {"identity": "mse", "sigmoid": "binary_crossentropy",
-                "softmax": "categorical_crossentropy"}[out]
+                "softmax": "categorical_crossentropy", "exp": "poisson"}[out]
         dtype = self.dtype or ("float32" if input_dtype == np.float32 else "float64")
         model = Sequential(layers, loss=loss, dtype=dtype, seed=seed)
         for block, (coef, intercept) in zip(model.blocks, initial):
@@ -357,12 +359,13 @@ class _MLP(BaseEstimator):
     def _sklearn_loss_name(self, n_outputs):
         """The name of scikit-learn's loss function for these outputs."""
         return {"identity": "squared_error", "sigmoid": "binary_log_loss",
-                "softmax": "log_loss"}[self._out_activation(n_outputs)]
+                "softmax": "log_loss", "exp": "poisson"}[self._out_activation(n_outputs)]
 
     def _objective_scale(self, n_outputs):
         """c: fastnn's loss over scikit-learn's objective (see the module docstring)."""
         out = self._out_activation(n_outputs)
-        return {"identity": 2.0 / n_outputs, "sigmoid": 1.0 / n_outputs, "softmax": 1.0}[out]
+        return {"identity": 2.0 / n_outputs, "sigmoid": 1.0 / n_outputs, "exp": 1.0 / n_outputs,
+                "softmax": 1.0}[out]
 
     def _model_with_l2(self, l2):
         """The model, rebuilt with its weights, statistics, optimizer and generator when
@@ -757,7 +760,8 @@ class MLPClassifier(ClassifierMixin, _MLP):
 
 class MLPRegressor(RegressorMixin, _MLP):
     """scikit-learn's ``MLPRegressor``, trained by fastnn (see the module docstring):
-    squared error, identity outputs, one or several targets."""
+    squared error with identity outputs, or loss="poisson" with exp outputs; one or several
+    targets."""
 
     _parameter_constraints = {**_MLP._parameter_constraints,
                               "loss": [StrOptions({"squared_error", "poisson"})]}
@@ -773,20 +777,14 @@ class MLPRegressor(RegressorMixin, _MLP):
 
     _score_function = staticmethod(r2_score)
 
-    def _fit(self, X, y, incremental, sample_weight=None):
-        if self.loss == "poisson":
-            raise NotImplementedError("loss='poisson' is not implemented by fastnn; use "
-                                      "loss='squared_error' or sklearn.neural_network")
-        return super()._fit(X, y, incremental, sample_weight)
+    def _out_activation(self, n_outputs):
+        """identity for the squared error; exp, the log link, for the Poisson loss."""
+        return "exp" if self.loss == "poisson" else "identity"
 
-    @staticmethod
-    def _out_activation(n_outputs):
-        return "identity"
-
-    @staticmethod
-    def _reported_loss_factor(n_outputs):
-        """scikit-learn reports half the mean squared error (over samples and outputs)."""
-        return 0.5
+    def _reported_loss_factor(self, n_outputs):
+        """scikit-learn reports half the mean squared error (over samples and outputs),
+        and the Poisson loss summed over outputs where fastnn's averages."""
+        return float(n_outputs) if self.loss == "poisson" else 0.5
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,

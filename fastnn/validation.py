@@ -153,6 +153,26 @@ def _refuse_beyond_range(a, result, name):
                          f"{finfo.max:.3g}); scale them, or use dtype='float64'") from None
 
 
+#: loss -> the output activations it needs: probabilities for the cross-entropies, the
+#: positive means e^z for the Poisson loss
+_OUTPUTS = {"binary_crossentropy": ("softmax", "sigmoid"),
+            "categorical_crossentropy": ("softmax", "sigmoid"), "poisson": ("exp",)}
+
+
+def check_loss(loss, output_activation, losses):
+    """``loss`` (a name in ``losses``), with the output activation it needs."""
+    if not isinstance(loss, str):
+        raise TypeError(f"loss must be a string, got {type(loss).__name__}")
+    if loss not in losses:
+        raise ValueError(f"unknown loss {loss!r}; choose from {sorted(losses)}")
+    needed = _OUTPUTS.get(loss, ())
+    if needed and output_activation not in needed:
+        what = "positive means" if loss == "poisson" else "probabilities"
+        raise ValueError(f"loss {loss!r} needs {what}: give the last layer activation "
+                         f"{' or '.join(map(repr, needed))}, not {output_activation!r}")
+    return loss
+
+
 def check_targets(y, n_samples, n_outputs, loss, dtype, name="y"):
     """Targets as a C-contiguous (n_samples, n_outputs) array of ``dtype``.
 
@@ -160,6 +180,7 @@ def check_targets(y, n_samples, n_outputs, loss, dtype, name="y"):
     categorical_crossentropy: integer class ids (n,) in [0, n_outputs), or
         (n, n_outputs) non-negative rows summing to 1 (one-hot or soft labels).
     binary_crossentropy: values in [0, 1], (n,) for one output or (n, n_outputs).
+    poisson: values >= 0 (counts or rates), shaped as for mse.
     """
     y = _numeric_array(y, name)
     if y.ndim == 0 or y.ndim > 2:
@@ -185,7 +206,10 @@ def check_targets(y, n_samples, n_outputs, loss, dtype, name="y"):
     if y.shape[1] != n_outputs:
         raise ValueError(f"{name} has {y.shape[1]} columns; the model has {n_outputs} outputs")
     T = converted(y, dtype, name)
-    if loss != "mse" and (T.min() < 0 or T.max() > 1):
+    if loss == "poisson" and T.min() < 0:
+        raise ValueError(f"{name} holds negative values ({T.min()}), which a Poisson loss "
+                         "does not allow")
+    if loss not in ("mse", "poisson") and (T.min() < 0 or T.max() > 1):
         raise ValueError(f"{name} must lie in [0, 1] for {loss}")
     if loss == "categorical_crossentropy":
         sums = T.sum(axis=1, dtype=np.float64)

@@ -25,8 +25,8 @@ formula, shapes and the outputs it writes):
                                                           dW = dZ·Xᵀ, db = row-sum dZ)
     activations activation_forward, bias_activation_forward, derivative_inplace,
                 activation_backward, activation_backward_bias, softmax_jvp, row_sum
-    losses      mse, binary_crossentropy, categorical_crossentropy,
-                softmax_cross_entropy, sigmoid_binary_cross_entropy,
+    losses      mse, binary_crossentropy, categorical_crossentropy, poisson,
+                softmax_cross_entropy, sigmoid_binary_cross_entropy, exp_poisson,
                 loss_value_and_grad, count_correct      (value returned, gradient written)
     optimizers  sgd_update, adagrad_update, rmsprop_update, adam_update, lamb_update,
                 optimizer_update (any rule through an ``Update``), add_penalty_grad,
@@ -60,6 +60,7 @@ from ._dense import (backprop_delta, backprop_inputs, backprop_weights, dense_ba
 from ._dropout import dropout_activation_backward, dropout_backward, dropout_forward
 from ._layout import Network, Segments
 from ._losses import (LOSSES, binary_crossentropy, categorical_crossentropy, count_correct,
+                      exp_poisson, poisson,
                      loss_value_and_grad, mse, sigmoid_binary_cross_entropy,
                      softmax_cross_entropy)
 from ._matmul import matmul
@@ -101,7 +102,8 @@ __all__ = [
     "activation_backward", "activation_backward_bias", "softmax_jvp", "row_sum",
     # losses
     "mse", "binary_crossentropy", "categorical_crossentropy", "softmax_cross_entropy",
-    "sigmoid_binary_cross_entropy", "loss_value_and_grad", "count_correct",
+    "sigmoid_binary_cross_entropy", "poisson", "exp_poisson", "loss_value_and_grad",
+    "count_correct",
     # optimizers
     "sgd_update", "adagrad_update", "rmsprop_update", "adam_update", "lamb_update",
     "optimizer_update", "Update", "add_penalty_grad", "grad_norm", "clip_factor",

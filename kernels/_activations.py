@@ -9,6 +9,7 @@ backward pass needs only the stored activations (scikit-learn's trick):
     sigmoid   a = 1 / (1 + e^-z)         f'(z) = a (1 - a)
     tanh      a = tanh z                 f'(z) = 1 - a^2
     softplus  a = log(1 + e^z)           f'(z) = sigmoid(z) = 1 - e^-a
+    exp       a = e^z                    f'(z) = a      (the Poisson loss's mean)
     softmax   a_i = e^z_i / sum_k e^z_k  dL/dz = (A ⊙ (I - Aᵀ)) · dL/da
               (per column; applied as a Jacobian-vector product, never formed)
 
@@ -20,7 +21,7 @@ import math
 import numpy as np
 
 from ._jit import kernel
-from ._rules import (ACTIVATION_RULES, IDENTITY, RELU, SIGMOID, SOFTMAX, SOFTPLUS, TANH,
+from ._rules import (ACTIVATION_RULES, EXP, IDENTITY, RELU, SIGMOID, SOFTMAX, SOFTPLUS, TANH,
                      compiled)
 
 #: name -> integer code understood by every kernel.
@@ -31,6 +32,7 @@ ACTIVATIONS = {
     "tanh": TANH,
     "softplus": SOFTPLUS,
     "softmax": SOFTMAX,
+    "exp": EXP,
 }
 
 

@@ -9,13 +9,17 @@ With m outputs and a batch of n:
     categorical_crossentropy    L = -1/n sum t log p                  G = -t / (p n)
     softmax_cross_entropy       P = softmax(Z) per column, L as above, G = (P - T) / n
     sigmoid_binary_cross_entropy  P = sigmoid(Z), L as above,        G = (P - T) / (m n)
+    poisson                     L = 1/(m n) sum p − t log p − (t − t log t)
+                                (half the Poisson deviance, p ≥ eps)   G = (1 − T/P) / (m n)
+    exp_poisson                 P = e^Z, L as above from z = log p    G = (P - T) / (m n)
 
 Each takes an optional last argument ``c`` (batch,): per-sample factors, the loss
 Σ_j c_j L_j / n and each column's gradient times c_j — a weighted mean with
-c_j = w_j · n / Σ w (without ``c``, every c_j = 1: the same bits). The fused pairs take logits and never form log(0): they use the log-sum-exp and
-log1p(e^-|z|) forms, finite for logits of any size. Probabilities fed to the
-unfused cross-entropies are clipped to [eps, 1 - eps] (categorical: to eps from
-below; eps = 1e-7 for float32, 1e-15 for float64) before the logarithm. Every G may alias the input P or Z.
+c_j = w_j · n / Σ w (without ``c``, every c_j = 1). The fused pairs take logits and never
+form log(0): they use the log-sum-exp and log1p(e^-|z|) forms, finite for logits of any
+size. Probabilities fed to the unfused cross-entropies are clipped to [eps, 1 - eps]
+(categorical and Poisson means: to eps from below; eps = 1e-7 for float32, 1e-15 for
+float64) before the logarithm. Every G may alias the input P or Z.
 """
 import math
 
@@ -30,14 +34,17 @@ squared_error = _terms.squared_error
 binary_crossentropy_term = _terms.binary_crossentropy_term
 categorical_crossentropy_term = _terms.categorical_crossentropy_term
 sigmoid_crossentropy_term = _terms.sigmoid_crossentropy_term
+poisson_term = _terms.poisson_term
+poisson_mean_term = _terms.poisson_mean_term
 
-MSE, BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY = range(3)
+MSE, BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY, POISSON = range(4)
 
 #: name -> integer code understood by every kernel.
 LOSSES = {
     "mse": MSE,
     "binary_crossentropy": BINARY_CROSSENTROPY,
     "categorical_crossentropy": CATEGORICAL_CROSSENTROPY,
+    "poisson": POISSON,
 }
 
 
@@ -147,12 +154,47 @@ def sigmoid_binary_cross_entropy(Z, T, P, G, c=None):
 
 
 @kernel
+def poisson(P, T, G, c=None):
+    """L = mean of half the Poisson deviance of the means P (clipped below at eps);
+    G = (1 − t/p)/(m n)."""
+    m, n = P.shape
+    eps = _clip_eps(P)
+    scale = 1.0 / (m * n)
+    total = 0.0
+    for j in range(n):
+        cj = factor(c, j)
+        for i in range(m):
+            loss, G[i, j] = poisson_mean_term(np.float64(P[i, j]), np.float64(T[i, j]), eps,
+                                              scale * cj)
+            total += loss * cj
+    return total * scale
+
+
+@kernel
+def exp_poisson(Z, T, P, G, c=None):
+    """P = e^Z (the Poisson means from their logarithms); L = mean of half the Poisson
+    deviance, p − t z − (t − t log t); G = (P − T)/(m n). P may be Z."""
+    m, n = Z.shape
+    scale = 1.0 / (m * n)
+    total = 0.0
+    for j in range(n):
+        cj = factor(c, j)
+        for i in range(m):
+            loss, P[i, j], G[i, j] = poisson_term(np.float64(Z[i, j]), np.float64(T[i, j]),
+                                                  scale * cj)
+            total += loss * cj
+    return total * scale
+
+
+@kernel
 def loss_value_and_grad(code, P, T, G):
     """Dispatch on the loss code: value of the loss on probabilities/values P, G = dL/dP."""
     if code == MSE:
         return mse(P, T, G)
     if code == BINARY_CROSSENTROPY:
         return binary_crossentropy(P, T, G)
+    if code == POISSON:
+        return poisson(P, T, G)
     return categorical_crossentropy(P, T, G)
 
 

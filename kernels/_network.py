@@ -24,7 +24,7 @@ from collections import namedtuple
 from numba.core import types
 
 from ._jit import internal_overload, kernel
-from ._activations import (IDENTITY, SIGMOID, SOFTMAX, activation_forward,
+from ._activations import (EXP, IDENTITY, SIGMOID, SOFTMAX, activation_forward,
                            bias_activation_forward, derivative_inplace, row_sum)
 from ._conv import H_OUT, W_OUT, col2im, fold_bias, im2col, maxpool_backward, maxpool_forward, \
     unfold_bias
@@ -34,11 +34,14 @@ from ._losses import (
     BINARY_CROSSENTROPY,
     CATEGORICAL_CROSSENTROPY,
     MSE,
+    POISSON,
     binary_crossentropy,
     categorical_crossentropy,
     correct_binary,
     correct_categorical,
+    exp_poisson,
     mse,
+    poisson,
     sigmoid_binary_cross_entropy,
     softmax_cross_entropy,
 )
@@ -78,7 +81,8 @@ def workspace_size(net, cap):
 def is_fused(act_last, loss_code):
     """True when the output activation and the loss are one fused kernel."""
     return (act_last == SOFTMAX and loss_code == CATEGORICAL_CROSSENTROPY) or (
-        act_last == SIGMOID and loss_code == BINARY_CROSSENTROPY)
+        act_last == SIGMOID and loss_code == BINARY_CROSSENTROPY) or (
+        act_last == EXP and loss_code == POISSON)
 
 
 @kernel(inline="always")
@@ -531,6 +535,12 @@ def _softmax_output(Z, T, G, c):
 
 
 @kernel
+def _exp_output(Z, T, G, c):
+    """The fused exp + Poisson loss, the means written over their logarithms Z."""
+    return exp_poisson(Z, T, Z, G, c)
+
+
+@kernel
 def _sigmoid_output(Z, T, G, c):
     """The fused sigmoid binary cross-entropy, probabilities written over the logits Z."""
     return sigmoid_binary_cross_entropy(Z, T, Z, G, c)
@@ -543,12 +553,15 @@ output_loss = by_plan(("loss", "fused"), {
     (MSE, False): mse,
     (BINARY_CROSSENTROPY, False): binary_crossentropy,
     (CATEGORICAL_CROSSENTROPY, False): categorical_crossentropy,
+    (POISSON, False): poisson,
     (BINARY_CROSSENTROPY, True): _sigmoid_output,
     (CATEGORICAL_CROSSENTROPY, True): _softmax_output,
+    (POISSON, True): _exp_output,
 })
 #: correct_predictions(net.plan, P, T): losses.count_correct for the plan's loss
 correct_predictions = by_plan("loss", {
-    MSE: 0, BINARY_CROSSENTROPY: correct_binary, CATEGORICAL_CROSSENTROPY: correct_categorical})
+    MSE: 0, BINARY_CROSSENTROPY: correct_binary, CATEGORICAL_CROSSENTROPY: correct_categorical,
+    POISSON: 0})
 
 
 @kernel

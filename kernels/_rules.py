@@ -22,7 +22,7 @@ import types
 
 import numpy as np
 
-IDENTITY, RELU, SIGMOID, TANH, SOFTPLUS, SOFTMAX = range(6)
+IDENTITY, RELU, SIGMOID, TANH, SOFTPLUS, SOFTMAX, EXP = range(7)
 
 
 def sigmoid(z):
@@ -55,6 +55,8 @@ def forward_rule(code, z):
         return tanh(z)
     if code == SOFTPLUS:
         return softplus(z)
+    if code == EXP:
+        return math.exp(z)
     return z
 
 
@@ -68,6 +70,8 @@ def derivative_rule(code, a):
         return 1.0 - a * a
     if code == SOFTPLUS:
         return -math.expm1(-a)
+    if code == EXP:
+        return a
     return 1.0
 
 
@@ -94,6 +98,21 @@ def categorical_crossentropy_term(p, t, eps, n):
     return (-(t * math.log(p)) if t != 0.0 else 0.0), -t / (p * n)
 
 
+def poisson_mean_term(p, t, eps, scale):
+    """From the mean p (clipped below at eps): (p − t log p − (t − t log t), scale (1 − t/p))."""
+    p = max(p, eps)
+    constant = t * math.log(t) - t if t > 0.0 else 0.0
+    return p - t * math.log(p) + constant, scale * (1.0 - t / p)
+
+
+def poisson_term(z, t, scale):
+    """From the log-mean z: (half the Poisson deviance e^z − t z − (t − t log t), the mean
+    p = e^z, scale (p − t)); t log t = 0 at t = 0."""
+    p = math.exp(z)
+    constant = t * math.log(t) - t if t > 0.0 else 0.0
+    return p - t * z + constant, p, scale * (p - t)
+
+
 def sigmoid_crossentropy_term(z, t, scale):
     """From the logit z: (max(z, 0) - t z + log1p(e^-|z|), p = sigmoid(z), scale (p - t))."""
     p = sigmoid(z)
@@ -101,7 +120,7 @@ def sigmoid_crossentropy_term(z, t, scale):
 
 
 LOSS_RULES = (sigmoid, squared_error, binary_crossentropy_term, categorical_crossentropy_term,
-              sigmoid_crossentropy_term)
+              sigmoid_crossentropy_term, poisson_mean_term, poisson_term)
 
 GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

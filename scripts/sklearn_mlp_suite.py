@@ -14,6 +14,15 @@ import xml.etree.ElementTree as ElementTree
 
 SWAP = ("from sklearn.neural_network import MLPClassifier, MLPRegressor",
         "from fastnn import MLPClassifier, MLPRegressor")
+#: the fixture of scikit-learn's own conftest that the file uses, at its default seed (42,
+#: when SKLEARN_TESTS_GLOBAL_RANDOM_SEED is not set)
+CONFTEST = """import pytest
+
+
+@pytest.fixture
+def global_random_seed():
+    return 42
+"""
 
 
 def suite_source():
@@ -33,6 +42,8 @@ def run_suite(args=()):
         path = os.path.join(folder, "test_mlp_fastnn.py")
         with open(path, "w") as f:
             f.write(suite_source())
+        with open(os.path.join(folder, "conftest.py"), "w") as f:
+            f.write(CONFTEST)
         report = os.path.join(folder, "report.xml")
         subprocess.run([sys.executable, "-m", "pytest", path, "-q", "-p", "no:cacheprovider",
                         f"--junitxml={report}", *args], cwd=folder, capture_output=True)

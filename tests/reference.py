@@ -19,6 +19,8 @@ def activation(name, Z):
         return np.tanh(Z)
     if name == "softplus":
         return np.log1p(np.exp(-np.abs(Z))) + np.maximum(Z, 0)
+    if name == "exp":
+        return np.exp(Z)
     if name == "softmax":
         E = np.exp(Z - Z.max(axis=0))
         return E / E.sum(axis=0)
@@ -39,6 +41,8 @@ def derivative(name, Z):
         return 1 - np.tanh(Z) ** 2
     if name == "softplus":
         return 1 / (1 + np.exp(-Z))
+    if name == "exp":
+        return np.exp(Z)
     raise ValueError(name)
 
 
@@ -69,6 +73,9 @@ def losses(name, P, T):
         return value, (P - T) / (P * (1 - P)) / (m * n)
     if name == "categorical_crossentropy":
         return -(T * np.log(P)).sum() / n, -T / P / n
+    if name == "poisson":   # half the Poisson deviance of the means P, as scikit-learn's
+        deviance = np.where(T > 0, T * np.log(np.where(T > 0, T, 1) / P), 0) - T + P
+        return deviance.mean(), (1 - T / P) / (m * n)
     raise ValueError(name)
 
 

@@ -13,7 +13,7 @@ import fastnn  # noqa: E402
 TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
 HIDDEN = ["identity", "relu", "sigmoid", "tanh", "softplus"]
 OUTPUTS = [("mse", "identity"), ("mse", "tanh"), ("binary_crossentropy", "sigmoid"),
-           ("categorical_crossentropy", "softmax")]
+           ("categorical_crossentropy", "softmax"), ("poisson", "exp")]
 
 
 def _session(proto):

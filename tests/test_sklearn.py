@@ -463,8 +463,8 @@ def test_unsupported_choices_say_what_to_use():
             np.testing.assert_array_equal(before, after)
     with pytest.raises(AttributeError, match="partial_fit"):
         MLPClassifier(solver="lbfgs").partial_fit
-    with pytest.raises(NotImplementedError, match="poisson"):
-        MLPRegressor(loss="poisson").fit(X, y.astype(float))
+    with pytest.raises(ValueError, match="negative values"):     # Poisson targets are >= 0
+        MLPRegressor(loss="poisson").fit(X, y.astype(float) - 1.0)
     with pytest.raises(NotFittedError):
         MLPClassifier().predict(X)
 

@@ -6,9 +6,7 @@ import pytest
 pytest.importorskip("sklearn")
 
 #: test name -> why it does not pass yet
-NOT_YET = {
-    "test_mlp_vs_poisson_glm_equivalent": "no loss='poisson'",
-}
+NOT_YET = {}
 
 
 def test_scikit_learns_own_mlp_tests_pass(script):

@@ -45,8 +45,8 @@ from ._config import configure
 from ._dense import (backprop_delta, backprop_inputs, backprop_weights, dense_backward,
                     dense_forward)
 from ._dropout import dropout_activation_backward, dropout_backward, dropout_forward
-from ._losses import (binary_crossentropy, categorical_crossentropy, count_correct,
-                     loss_value_and_grad, mse, sigmoid_binary_cross_entropy,
+from ._losses import (binary_crossentropy, categorical_crossentropy, count_correct, exp_poisson,
+                     loss_value_and_grad, mse, poisson, sigmoid_binary_cross_entropy,
                      softmax_cross_entropy)
 from ._matmul import matmul
 from ._network import (backward, beta_view, bias_view, delta_view, forward, forward_backward,

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from .._losses import BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY, MSE, argmax_match
+from .._losses import BINARY_CROSSENTROPY, CATEGORICAL_CROSSENTROPY, MSE, POISSON, argmax_match
 from .._rules import LOSS_RULES, compiled
 from . import _config as config
 from ._backend import cuda
@@ -19,6 +19,8 @@ squared_error = _terms.squared_error
 binary_crossentropy_term = _terms.binary_crossentropy_term
 categorical_crossentropy_term = _terms.categorical_crossentropy_term
 sigmoid_crossentropy_term = _terms.sigmoid_crossentropy_term
+poisson_term = _terms.poisson_term
+poisson_mean_term = _terms.poisson_mean_term
 
 
 @cuda.jit(device=True)
@@ -95,6 +97,26 @@ def _sigmoid_binary_cross_entropy(Z, T, P, G, acc, weight, c, weighted):
         cuda.atomic.add(acc, 0, weight * loss * cj / (m * n))
 
 
+@cuda.jit
+def _poisson(P, T, G, acc, weight, eps, c, weighted):
+    i, j = cuda.grid(2)
+    m, n = P.shape
+    if i < m and j < n:
+        cj = _factor(c, weighted, j)
+        loss, G[i, j] = poisson_mean_term(P[i, j], T[i, j], eps, cj / (m * n))
+        cuda.atomic.add(acc, 0, weight * loss * cj / (m * n))
+
+
+@cuda.jit
+def _exp_poisson(Z, T, P, G, acc, weight, c, weighted):
+    i, j = cuda.grid(2)
+    m, n = Z.shape
+    if i < m and j < n:
+        cj = _factor(c, weighted, j)
+        loss, P[i, j], G[i, j] = poisson_term(Z[i, j], T[i, j], cj / (m * n))
+        cuda.atomic.add(acc, 0, weight * loss * cj / (m * n))
+
+
 _argmax_match = cuda.jit(device=True)(argmax_match.py_func)
 
 
@@ -139,6 +161,8 @@ def accumulate_loss(code, P, T, G, acc, weight=1.0, c=None):
         _mse[blocks, threads](P, T, G, acc, weight, *factors)
     elif code == BINARY_CROSSENTROPY:
         _binary_crossentropy[blocks, threads](P, T, G, acc, weight, _eps(P), *factors)
+    elif code == POISSON:
+        _poisson[blocks, threads](P, T, G, acc, weight, _eps(P), *factors)
     else:
         _categorical_crossentropy[blocks, threads](P, T, G, acc, weight, _eps(P), *factors)
 
@@ -150,6 +174,9 @@ def accumulate_fused(code, Z, T, P, G, acc, weight=1.0, c=None):
     if code == CATEGORICAL_CROSSENTROPY:
         blocks, threads = config.grid_1d(Z.shape[1])
         _softmax_cross_entropy[blocks, threads](Z, T, P, G, acc, weight, *factors)
+    elif code == POISSON:
+        blocks, threads = config.grid_2d(*Z.shape)
+        _exp_poisson[blocks, threads](Z, T, P, G, acc, weight, *factors)
     else:
         blocks, threads = config.grid_2d(*Z.shape)
         _sigmoid_binary_cross_entropy[blocks, threads](Z, T, P, G, acc, weight, *factors)
@@ -186,6 +213,14 @@ def loss_value_and_grad(code, P, T, G):
 
 def softmax_cross_entropy(Z, T, P, G, c=None):
     return _value(lambda acc: accumulate_fused(CATEGORICAL_CROSSENTROPY, Z, T, P, G, acc, c=c))
+
+
+def poisson(P, T, G, c=None):
+    return _value(lambda acc: accumulate_loss(POISSON, P, T, G, acc, c=c))
+
+
+def exp_poisson(Z, T, P, G, c=None):
+    return _value(lambda acc: accumulate_fused(POISSON, Z, T, P, G, acc, c=c))
 
 
 def sigmoid_binary_cross_entropy(Z, T, P, G, c=None):

@@ -107,7 +107,8 @@ def test_softmax_jvp(rng, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", [(1, 3), (4, 9)])
 @pytest.mark.parametrize("name", ["mse", "binary_crossentropy", "categorical_crossentropy",
-                                  "softmax_cross_entropy", "sigmoid_binary_cross_entropy"])
+                                  "poisson", "softmax_cross_entropy",
+                                  "sigmoid_binary_cross_entropy", "exp_poisson"])
 def test_losses(rng, name, shape, dtype, weighted):
     Z = fmat(rng, shape, dtype, 2.0)
     P = np.empty_like(Z)
@@ -115,7 +116,7 @@ def test_losses(rng, name, shape, dtype, weighted):
                                Z, P)
     T = np.zeros(shape, dtype, order="F")
     T[rng.integers(0, shape[0], shape[1]), np.arange(shape[1])] = 1
-    fused = name in ("softmax_cross_entropy", "sigmoid_binary_cross_entropy")
+    fused = name in ("softmax_cross_entropy", "sigmoid_binary_cross_entropy", "exp_poisson")
     G_cpu, G_gpu = np.empty_like(Z), dev(np.empty_like(Z))
     c = rng.uniform(0, 2, shape[1]) if weighted else None    # per-sample factors
     c_gpu = None if c is None else dev(c)

@@ -20,13 +20,16 @@ def models(loss, last, n_out, dtype="float64"):
 def data(loss, n=13, n_out=3):
     rng = np.random.default_rng(1)
     X = rng.standard_normal((n, 5))
+    if loss == "poisson":
+        return X, rng.poisson(1.0, (n, n_out)).astype(np.float64)
     y = rng.standard_normal((n, n_out)) if loss == "mse" else rng.integers(0, n_out, n)
     return X, y
 
 
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("dtype,tol", [("float64", 1e-10), ("float32", 1e-4)])
-@pytest.mark.parametrize("loss,last", [("mse", None), ("categorical_crossentropy", "softmax")])
+@pytest.mark.parametrize("loss,last", [("mse", None), ("categorical_crossentropy", "softmax"),
+                                       ("poisson", "exp")])
 def test_training_on_device_matches_cpu(loss, last, dtype, tol, weighted):
     """... with sample weights too (fit's, validation's and evaluate's)."""
     X, y = data(loss)
