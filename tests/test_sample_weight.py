@@ -35,14 +35,15 @@ def _data(kind, n, rng):
 
 
 @pytest.mark.parametrize("name, fused", [(name, False) for name in losses.LOSSES] +
-                         [("binary_crossentropy", True), ("categorical_crossentropy", True)])
+                         [("binary_crossentropy", True), ("categorical_crossentropy", True),
+                          ("poisson", True)])
 def test_loss_kernels_weigh_each_sample(name, fused):
     """With factors c_j the loss is Σ_j c_j L_j / n and column j's gradient c_j times the
     unweighted one (the reference's losses, column by column)."""
     rng = np.random.default_rng(0)
     m, n = 3, 7
     Z = np.asfortranarray(rng.standard_normal((m, n)))
-    act = "softmax" if name == "categorical_crossentropy" else "sigmoid"
+    act = {"categorical_crossentropy": "softmax", "poisson": "exp"}.get(name, "sigmoid")
     P = Z if name == "mse" else np.asfortranarray(ref.activation(act, Z))
     T = np.zeros((m, n), order="F")
     if name == "categorical_crossentropy":
@@ -52,12 +53,13 @@ def test_loss_kernels_weigh_each_sample(name, fused):
     c = rng.uniform(0, 3, n)
     G = np.empty_like(P)
     if fused:
-        kernel = losses.softmax_cross_entropy if act == "softmax" else \
-            losses.sigmoid_binary_cross_entropy
+        kernel = {"softmax": losses.softmax_cross_entropy, "exp": losses.exp_poisson,
+                  "sigmoid": losses.sigmoid_binary_cross_entropy}[act]
         value = kernel(Z, T, np.empty_like(Z), G, c)
     else:
         value = {"mse": losses.mse, "binary_crossentropy": losses.binary_crossentropy,
-                 "categorical_crossentropy": losses.categorical_crossentropy}[name](P, T, G, c)
+                 "categorical_crossentropy": losses.categorical_crossentropy,
+                 "poisson": losses.poisson}[name](P, T, G, c)
     expected, grads = 0.0, np.empty((m, n))
     for j in range(n):
         column, gradient = ref.losses(name, P[:, j:j + 1], T[:, j:j + 1])
