@@ -42,5 +42,6 @@ def __getattr__(name):
 __all__ = ["__version__", "MLPClassifier", "MLPRegressor",
            "Activation", "Adagrad", "Adam", "AdamW", "BatchNorm", "Callback", "Checkpoint",
            "Conv1D", "Conv2D", "CosineDecay", "Dense", "Dropout", "ExponentialDecay", "Flatten",
-           "InverseTimeDecay", "Lamb", "Lion", "MaxPool1D", "MaxPool2D", "Optimizer", "RMSprop", "ReduceLROnPlateau", "SGD", "Sequential", "StepDecay",
+           "InverseTimeDecay", "Lamb", "Lion", "MaxPool1D", "MaxPool2D", "Optimizer", "RMSprop",
+           "ReduceLROnPlateau", "SGD", "Sequential", "StepDecay",
            "compile", "get_num_threads", "load", "set_num_threads", "to_onnx"]

@@ -12,11 +12,12 @@ from fastnn.validation import check_positive_int, check_sample_weight
 
 @dataclasses.dataclass
 class FitConfig:
-    """What one ``fit`` trains on and how: data (``X``, ``T``, ``sample_weight`` (n,) or
-    None, ``val`` = (X_val, T_val, weights or None) or None), ``epochs``, ``batch_size`` (at most the rows), ``optimizer`` (the instance that
-    becomes ``model.optimizer``), ``clip`` ((max_norm, max_value), ∞ for none),
-    ``shuffle``, ``rng`` (the shuffling generator), ``verbose``, ``callbacks`` (a list),
-    ``early_stopping`` (epochs or None) and ``comm`` (an mpi4py communicator or None)."""
+    """What one ``fit`` trains on and how: data (``X``, ``T``, ``sample_weight`` (n,) or None,
+    ``val`` = (X_val, T_val, weights or None) or None), ``epochs``, ``batch_size`` (at
+    most the rows), ``optimizer`` (the instance that becomes ``model.optimizer``),
+    ``clip`` ((max_norm, max_value), ∞ for none), ``shuffle``, ``rng`` (the shuffling
+    generator), ``verbose``, ``callbacks`` (a list), ``early_stopping`` (epochs or
+    None) and ``comm`` (an mpi4py communicator or None)."""
 
     X: np.ndarray
     T: np.ndarray
@@ -40,6 +41,8 @@ class FitConfig:
                 "dtype": np.dtype(self.X.dtype).name, "epochs": self.epochs,
                 "batch_size": self.batch_size, "optimizer": repr(self.optimizer),
                 "validation rows": None if self.val is None else self.val[0].shape[0],
+                "sample weights": None if self.sample_weight is None else
+                float(self.sample_weight.sum()),
                 "early_stopping": self.early_stopping, "clip": self.clip,
                 "callbacks": len(self.callbacks)}
 
@@ -75,8 +78,8 @@ def fit_config(model, X, y, options):
     if options["comm"] is not None:
         _check_data_parallel(model)
     rng = np.random.default_rng(seed) if seed is not None else model._rng
-    return FitConfig(X, T, sample_weight, val, epochs, batch_size, optimizer, clip, shuffle, rng,
-                     options["verbose"], callbacks, early_stopping, options["comm"])
+    return FitConfig(X, T, sample_weight, val, epochs, batch_size, optimizer, clip, shuffle,
+                     rng, options["verbose"], callbacks, early_stopping, options["comm"])
 
 
 def _validation(model, validation_data):
